@@ -32,7 +32,11 @@ ALTER TABLE tasks
     ALTER COLUMN updated_at SET DEFAULT CURRENT_TIMESTAMP,
     ALTER COLUMN updated_at DROP NOT NULL;
 
-SELECT setval('tasks_id_seq', coalesce(max(id), 0) + 1, false) FROM tasks;
+DO $$
+BEGIN
+    PERFORM setval('tasks_id_seq', coalesce(max(id), 0) + 1, false) FROM tasks;
+END
+$$;
 
 ALTER TABLE users
     DROP CONSTRAINT users_id_check,

@@ -86,8 +86,13 @@ ALTER TABLE tasks
 -- GENERATED ALWAYS: the database alone assigns ids (an explicit id needs
 -- OVERRIDING SYSTEM VALUE, which nothing in chatstore uses).
 ALTER TABLE tasks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
-SELECT setval(pg_get_serial_sequence('tasks', 'id'), coalesce(max(id), 0) + 1, false)
-FROM tasks;
+-- Continue after the highest existing id (a DO block, so that yoyo prints nothing).
+DO $$
+BEGIN
+    PERFORM setval(pg_get_serial_sequence('tasks', 'id'), coalesce(max(id), 0) + 1, false)
+    FROM tasks;
+END
+$$;
 
 CREATE TRIGGER tasks_touch_updated_at
     BEFORE UPDATE ON tasks
