@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 import psycopg
 from psycopg import sql
@@ -32,14 +33,19 @@ def server_dsn() -> str:
 def start_embedded() -> str:
     """Start a throwaway PostgreSQL in a temporary folder; it is deleted at exit."""
     datadir = tempfile.mkdtemp(prefix="chatstore-pg-")
-    with warnings.catch_warnings():
-        # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers).
-        warnings.simplefilter("ignore")
-        import pgserver  # optional dependency: the "embedded" extra
-
-        server = pgserver.get_server(datadir, cleanup_mode="stop")
+    server = import_pgserver().get_server(datadir, cleanup_mode="stop")
     atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     return str(server.get_uri())
+
+
+def import_pgserver() -> ModuleType:
+    """The optional ``pgserver`` module (the "embedded" extra)."""
+    with warnings.catch_warnings():
+        # Its platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers).
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    return pgserver
 
 
 def database_dsn(dsn: str, dbname: str) -> str:
