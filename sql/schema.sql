@@ -7,13 +7,14 @@ CREATE FUNCTION public.chatstore_messages_bump_conversation() RETURNS trigger
     AS $$
 BEGIN
     UPDATE conversations AS c
-    SET title = coalesce(c.title, (
-            SELECT chatstore_title_from(n.content)
-            FROM new_messages AS n
-            WHERE n.conversation_id = c.id AND n.role = 'user'
-            ORDER BY n.id
-            LIMIT 1))
-    FROM (SELECT DISTINCT user_id, conversation_id FROM new_messages) AS touched
+    SET title = coalesce(c.title, chatstore_title_from(touched.first_user_content))
+    FROM (
+        SELECT DISTINCT ON (user_id, conversation_id)
+               user_id, conversation_id,
+               CASE WHEN role = 'user' THEN content END AS first_user_content
+        FROM new_messages
+        ORDER BY user_id, conversation_id, role = 'user' DESC, id
+    ) AS touched
     WHERE c.user_id = touched.user_id AND c.id = touched.conversation_id;
     RETURN NULL;
 END

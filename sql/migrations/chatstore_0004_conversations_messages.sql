@@ -73,18 +73,20 @@ RETURN nullif(btrim(left(btrim(regexp_replace(left(content, 1000), '[[:space:]]+
 
 -- Once per INSERT statement, however many messages it adds: bump each touched
 -- conversation (its BEFORE UPDATE trigger sets updated_at) and give an untitled
--- one the title of its first new user message.
+-- one the title of its first new user message. One sort of the new rows, so a
+-- bulk insert into many conversations stays linear-logarithmic.
 CREATE FUNCTION chatstore_messages_bump_conversation() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE conversations AS c
-    SET title = coalesce(c.title, (
-            SELECT chatstore_title_from(n.content)
-            FROM new_messages AS n
-            WHERE n.conversation_id = c.id AND n.role = 'user'
-            ORDER BY n.id
-            LIMIT 1))
-    FROM (SELECT DISTINCT user_id, conversation_id FROM new_messages) AS touched
+    SET title = coalesce(c.title, chatstore_title_from(touched.first_user_content))
+    FROM (
+        SELECT DISTINCT ON (user_id, conversation_id)
+               user_id, conversation_id,
+               CASE WHEN role = 'user' THEN content END AS first_user_content
+        FROM new_messages
+        ORDER BY user_id, conversation_id, role = 'user' DESC, id
+    ) AS touched
     WHERE c.user_id = touched.user_id AND c.id = touched.conversation_id;
     RETURN NULL;
 END
