@@ -1,0 +1,52 @@
+"""Create every table the contenders use: chatstore's migrations and the peers' own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from bench.fixtures import AGENTS_MESSAGES_TABLE, AGENTS_SESSIONS_TABLE, LANGCHAIN_TABLE
+from bench.sqlalchemy_urls import async_engine
+
+
+def apply_chatstore_migrations(dsn: str) -> list[str]:
+    from chatstore import migrations
+
+    return migrations.apply(dsn)
+
+
+def create_langchain_table(dsn: str) -> None:
+    from langchain_postgres import PostgresChatMessageHistory
+
+    with psycopg.connect(dsn) as conn:
+        PostgresChatMessageHistory.create_tables(conn, LANGCHAIN_TABLE)
+
+
+def create_agents_tables(dsn: str) -> None:
+    """The Agents SDK creates its tables itself (``create_tables=True``)."""
+    from agents.extensions.memory import SQLAlchemySession
+
+    async def create() -> None:
+        engine = async_engine(dsn)
+        session = SQLAlchemySession(
+            "schema", engine=engine, create_tables=True,
+            sessions_table=AGENTS_SESSIONS_TABLE, messages_table=AGENTS_MESSAGES_TABLE)
+        await session.get_items(limit=1)
+        await engine.dispose()
+
+    asyncio.run(create())
+
+
+def create_all(dsn: str) -> dict[str, str]:
+    """Create the tables; return, per peer, 'ok' or why it is unavailable."""
+    apply_chatstore_migrations(dsn)
+    status: dict[str, str] = {}
+    for peer, create in (("langchain", create_langchain_table),
+                         ("agents", create_agents_tables)):
+        try:
+            create(dsn)
+            status[peer] = "ok"
+        except ImportError as exc:
+            status[peer] = f"not installed: {exc}"
+    return status
