@@ -56,10 +56,19 @@ def _open(dsn: str) -> Iterator[tuple[DatabaseBackend, MigrationList]]:
         backend.connection.close()
 
 
-def apply(dsn: str) -> list[str]:
-    """Apply every pending migration in order; return the ids applied (none: up to date)."""
+def apply(dsn: str, *, up_to: str | None = None) -> list[str]:
+    """Apply pending migrations in order, all of them or up to and including ``up_to``.
+
+    Returns the ids applied (an empty list: already up to date).
+    """
     with _open(dsn) as (backend, migrations), backend.lock():
         pending = backend.to_apply(migrations)
+        if up_to is not None:
+            ids = [m.id for m in migrations]
+            if up_to not in ids:
+                raise ValueError(f"unknown migration {up_to!r}")
+            wanted = set(ids[: ids.index(up_to) + 1])
+            pending = MigrationList([m for m in pending if m.id in wanted], pending.post_apply)
         backend.apply_migrations(pending)
     return [m.id for m in pending]
 

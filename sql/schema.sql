@@ -53,7 +53,7 @@ CREATE TABLE public.conversations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     user_id text NOT NULL,
     title text,
-    CONSTRAINT conversations_title_check CHECK ((((char_length(title) >= 1) AND (char_length(title) <= 200)) AND (title !~ '^[[:space:]]|[[:space:]]$'::text))),
+    CONSTRAINT conversations_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200) AND (title !~ '^[[:space:]]|[[:space:]]$'::text))),
     CONSTRAINT conversations_updated_at_check CHECK ((updated_at >= created_at))
 );
 
@@ -117,7 +117,7 @@ CREATE TABLE public.users (
     name text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT users_email_check CHECK (((char_length(email) <= 320) AND (email ~ '^[^@[:space:]]+@[^@[:space:]]+$'::text))),
-    CONSTRAINT users_id_check CHECK ((((char_length(id) >= 1) AND (char_length(id) <= 255)) AND (id !~ '[[:space:]]'::text))),
+    CONSTRAINT users_id_check CHECK (((char_length(id) >= 1) AND (char_length(id) <= 255) AND (id !~ '[[:space:]]'::text))),
     CONSTRAINT users_name_check CHECK ((char_length(name) <= 200))
 );
 

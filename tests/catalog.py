@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import psycopg
 
-_YOYO = "('_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock')"
+# yoyo's tables, and their indexes and sequences.
+_YOYO = "'^(_yoyo_|yoyo_lock)'"
 
 CATALOG_SQL = f"""
 WITH rels AS (
     SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl
     FROM pg_class AS c
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'public' AND c.relname NOT IN {_YOYO}
+    WHERE n.nspname = 'public' AND c.relname !~ {_YOYO}
 )
 SELECT format('relation %s kind=%s rls=%s force=%s acl=%s',
               relname, relkind, relrowsecurity, relforcerowsecurity, relacl)
@@ -69,7 +70,6 @@ def snapshot(dsn: str) -> list[str]:
 def user_tables(dsn: str) -> set[str]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            f"SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            f" AND tablename NOT IN {_YOYO}"
+            f"SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename !~ {_YOYO}"
         ).fetchall()
     return {r[0] for r in rows}

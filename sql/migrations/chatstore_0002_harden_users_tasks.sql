@@ -54,7 +54,7 @@ ALTER TABLE users
     ALTER COLUMN created_at SET NOT NULL,
     -- Ids come from the auth provider: opaque, but never empty or padded.
     ADD CONSTRAINT users_id_check
-        CHECK (char_length(id) BETWEEN 1 AND 255 AND id !~ '[[:space:]]'),
+        CHECK (char_length(id) >= 1 AND char_length(id) <= 255 AND id !~ '[[:space:]]'),
     -- 320 is the longest address RFC 5321 allows; the shape check is deliberately loose.
     ADD CONSTRAINT users_email_check
         CHECK (char_length(email) <= 320 AND email ~ '^[^@[:space:]]+@[^@[:space:]]+$'),

@@ -29,7 +29,7 @@ CREATE TABLE conversations (
         FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,
     -- 1-200 characters with no whitespace at either end (the API trims).
     CONSTRAINT conversations_title_check
-        CHECK (char_length(title) BETWEEN 1 AND 200 AND title !~ '^[[:space:]]|[[:space:]]$'),
+        CHECK (char_length(title) >= 1 AND char_length(title) <= 200 AND title !~ '^[[:space:]]|[[:space:]]$'),
     CONSTRAINT conversations_updated_at_check CHECK (updated_at >= created_at)
 );
 
