@@ -38,7 +38,7 @@ _NOISE = re.compile(
 
 def pg_dump_path() -> str:
     try:
-        bundled = Path(devserver.import_pgserver().__file__).parent / "pginstall/bin/pg_dump"
+        bundled = Path(str(devserver.import_pgserver().__file__)).parent / "pginstall/bin/pg_dump"
         if bundled.exists():
             return str(bundled)
     except ImportError:
