@@ -44,7 +44,7 @@ def add_message(
 
 
 def count(conn: psycopg.Connection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[arg-type]
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -166,7 +166,7 @@ def test_update_of_a_message_is_refused_even_when_it_matches_no_row(
     add_message(conn, conversation_id, "original")
     for where in ("true", "false"):
         with pytest.raises(errors.IntegrityConstraintViolation) as refused:
-            conn.execute(f"UPDATE messages SET content = 'edited' WHERE {where}")  # type: ignore[arg-type]
+            conn.execute(f"UPDATE messages SET content = 'edited' WHERE {where}")
         assert refused.value.diag.constraint_name == "messages_append_only"
     assert conn.execute("SELECT content FROM messages").fetchall() == [("original",)]
 
@@ -197,7 +197,7 @@ def test_deleting_a_user_removes_their_tasks_conversations_and_messages(
     conn.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'a'), (%s, 'b')", (ALICE, BOB))
     conn.execute("DELETE FROM users WHERE id = %s", (ALICE,))
     for table in ("tasks", "conversations", "messages"):
-        owners = conn.execute(f"SELECT DISTINCT user_id FROM {table}").fetchall()  # type: ignore[arg-type]
+        owners = conn.execute(f"SELECT DISTINCT user_id FROM {table}").fetchall()
         assert owners == [(BOB,)], table
 
 
