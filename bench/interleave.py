@@ -29,6 +29,7 @@ class Budget:
     warmup: int = 8
     min_iterations: int = 30
     max_iterations: int = 300
+    max_seconds_per_op: float = 4.0  # slow contenders get fewer iterations, at least 10
     block: int = 10
     max_iterations_by_op: dict[str, int] = field(default_factory=lambda: {"delete_1000": 40})
 
@@ -105,7 +106,8 @@ def measure_operation(handles: list[WorkerHandle], op: str, budget: Budget,
             continue
         per_iter = statistics.median(reply[1]) / 1e9
         wanted = int(budget.seconds_per_op / max(per_iter, 1e-6))
-        targets[h.name] = max(budget.min_iterations, min(cap, wanted))
+        ceiling = max(10, int(budget.max_seconds_per_op / max(per_iter, 1e-6)))
+        targets[h.name] = min(ceiling, max(budget.min_iterations, min(cap, wanted)))
         samples[h.name] = []
     running = [h for h in active if h.name in targets]
     rounds = 0

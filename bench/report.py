@@ -82,13 +82,13 @@ def _concurrency(conc: dict[str, Any]) -> list[str]:
 def _bulk(bulk: dict[str, Any]) -> list[str]:
     lines = ["## Bulk import memory", "", bulk.get("method", ""), "",
              "| importer | seconds | messages/s | peak RSS growth MiB | "
-             "peak traced Python MiB |", "|---|---:|---:|---:|---:|"]
+             "baseline MiB |", "|---|---:|---:|---:|---:|"]
     for name, row in bulk.get("importers", {}).items():
         if "error" in row:
             lines.append(f"| {name} | {row['error']} | | | |")
             continue
         lines.append(f"| {name} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
-                     f"{row['rss_growth_mib']:.1f} | {row['traced_peak_mib']:.1f} |")
+                     f"{row['rss_growth_mib']:.1f} | {row['baseline_rss_mib']:.1f} |")
     return [*lines, ""]
 
 
