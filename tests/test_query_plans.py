@@ -1,0 +1,139 @@
+"""Each access path the chat endpoint needs is served by the index built for it.
+
+On 100 users x 100 conversations x 10 messages (100k messages) and 20k tasks, after
+ANALYZE, the planner picks the intended index for each query shape. docs/schema.md
+shows the same plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from pytest_postgresql.executors.noop import NoopExecutor
+
+from chatstore import devserver
+
+LOAD = """
+INSERT INTO users (id, email)
+SELECT 'user' || u, 'user' || u || '@example.com' FROM generate_series(1, 100) AS u;
+
+INSERT INTO conversations (user_id, created_at, updated_at)
+SELECT 'user' || u, now() - make_interval(hours => c), now() - make_interval(hours => c)
+FROM generate_series(1, 100) AS u, generate_series(1, 100) AS c;
+
+INSERT INTO messages (user_id, conversation_id, role, content)
+SELECT c.user_id, c.id, CASE WHEN m % 2 = 1 THEN 'user' ELSE 'assistant' END,
+       'message ' || m || repeat(' lorem ipsum', m * 5)
+FROM conversations AS c, generate_series(1, 10) AS m;
+
+INSERT INTO tasks (user_id, title, completed)
+SELECT 'user' || u, 'task ' || t, t % 2 = 0
+FROM generate_series(1, 100) AS u, generate_series(1, 200) AS t;
+
+ANALYZE users, conversations, messages, tasks;
+"""
+
+# The three query shapes of the chat endpoint and its task tools.
+RECENT_CONVERSATIONS = """
+SELECT id, title, created_at, updated_at FROM conversations
+WHERE user_id = %(user_id)s AND (updated_at, id) < (%(updated_at)s, %(id)s)
+ORDER BY updated_at DESC, id DESC LIMIT 20
+"""
+LAST_MESSAGES = """
+SELECT id, role, content, created_at FROM (
+    SELECT id, role, content, created_at FROM messages
+    WHERE user_id = %(user_id)s AND conversation_id = %(conversation_id)s
+    ORDER BY id DESC LIMIT 50
+) AS last ORDER BY id
+"""
+TASKS_BY_STATUS = """
+SELECT id, title, completed FROM tasks
+WHERE user_id = %(user_id)s AND completed = %(completed)s ORDER BY id
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded(postgresql_proc: NoopExecutor, server_dsn: str) -> Iterator[psycopg.Connection]:
+    """One clone of the migrated template, loaded once for this module (read-only tests)."""
+    name = f"{postgresql_proc.dbname}_plans"
+    dsn = devserver.create_database(server_dsn, name, template=postgresql_proc.template_dbname)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(LOAD)
+            yield conn
+    finally:
+        devserver.drop_database(server_dsn, name)
+
+
+def plan_nodes(
+    conn: psycopg.Connection, query: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every node of the plan PostgreSQL chooses, depth first."""
+    row = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
+    assert row is not None
+    nodes, todo = [], [row[0][0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", []))
+    return nodes
+
+
+def indexes_used(nodes: list[dict[str, Any]]) -> set[str]:
+    return {n["Index Name"] for n in nodes if "Index Name" in n}
+
+
+def node_types(nodes: list[dict[str, Any]]) -> set[str]:
+    return {n["Node Type"] for n in nodes}
+
+
+def test_a_users_conversations_by_recency_use_the_recency_index_without_sorting(
+    loaded: psycopg.Connection,
+) -> None:
+    row = loaded.execute(
+        "SELECT updated_at, id FROM conversations WHERE user_id = 'user7'"
+        " ORDER BY updated_at DESC, id DESC OFFSET 40 LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    params = {"user_id": "user7", "updated_at": row[0], "id": row[1]}
+    nodes = plan_nodes(loaded, RECENT_CONVERSATIONS, params)
+    assert indexes_used(nodes) == {"conversations_user_id_updated_at_idx"}
+    assert "Sort" not in node_types(nodes)
+    assert "Seq Scan" not in node_types(nodes)
+
+
+def test_the_last_messages_of_a_conversation_use_the_message_key(
+    loaded: psycopg.Connection,
+) -> None:
+    row = loaded.execute("SELECT id FROM conversations WHERE user_id = 'user42' LIMIT 1").fetchone()
+    assert row is not None
+    nodes = plan_nodes(loaded, LAST_MESSAGES, {"user_id": "user42", "conversation_id": row[0]})
+    assert indexes_used(nodes) == {"messages_pkey"}
+    assert "Seq Scan" not in node_types(nodes)
+
+
+@pytest.mark.parametrize("completed", [False, True])
+def test_a_users_tasks_by_status_use_the_owner_status_index(
+    loaded: psycopg.Connection, completed: bool
+) -> None:
+    nodes = plan_nodes(loaded, TASKS_BY_STATUS, {"user_id": "user3", "completed": completed})
+    # A user's tasks lie scattered over the table, so the planner may read them
+    # through a bitmap and sort the few it finds; either way, through this index.
+    assert indexes_used(nodes) == {"tasks_user_id_completed_idx"}
+    assert "Seq Scan" not in node_types(nodes)
+
+
+def test_deleting_a_conversation_cascades_through_the_message_key(
+    loaded: psycopg.Connection,
+) -> None:
+    # The cascade runs "DELETE FROM messages WHERE user_id = $1 AND conversation_id = $2";
+    # EXPLAIN plans it without running it.
+    nodes = plan_nodes(
+        loaded,
+        "DELETE FROM messages WHERE user_id = %(user_id)s AND conversation_id = %(id)s",
+        {"user_id": "user1", "id": 1},
+    )
+    assert indexes_used(nodes) == {"messages_pkey"}
