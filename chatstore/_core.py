@@ -1,0 +1,260 @@
+"""What ``chatstore.aio`` and ``chatstore.queries`` share: input checks, the cursor
+codec, building records from rows, and the one mapping from database errors to
+:mod:`chatstore.errors`. Nothing here does I/O, so it exists once for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+import psycopg
+import pydantic
+from psycopg import errors as pg_errors
+
+from chatstore.errors import (
+    AlreadyExists,
+    ChatstoreError,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
+from chatstore.models import Conversation, Message, Task, User
+
+BIGINT_MAX: Final = 2**63 - 1
+MAX_CONTENT: Final = 32_000  # messages_content_check
+MAX_TITLE: Final = 200  # conversations_title_check, tasks_title_check
+MAX_DESCRIPTION: Final = 10_000  # tasks_description_check
+MAX_NAME: Final = 200  # users_name_check
+MAX_EMAIL: Final = 320  # users_email_check
+MAX_USER_ID: Final = 255  # users_id_check
+MAX_PAGE: Final = 100  # list_conversations(limit=...)
+MAX_MESSAGES: Final = 1_000  # get_messages(limit=...)
+MAX_BATCH: Final = 1_000  # append_messages(messages=...)
+ROLES: Final = ("user", "assistant")
+TASK_STATUSES: Final[dict[str, list[bool]]] = {
+    "all": [False, True],
+    "pending": [False],
+    "completed": [True],
+}
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+# --- input checks: each raises InvalidInput before any SQL runs --------------------------
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters")
+    return value
+
+
+def user_id(value: object) -> str:
+    """A user id to look up. Any string without NUL; one that cannot exist is not found."""
+    return _text(value, "user_id")
+
+
+def new_user_id(value: object) -> str:
+    uid = _text(value, "id")
+    if not 1 <= len(uid) <= MAX_USER_ID or any(c.isspace() for c in uid):
+        raise InvalidInput(f"id must be 1-{MAX_USER_ID} characters without whitespace")
+    return uid
+
+
+def email(value: object) -> str:
+    text = _text(value, "email")
+    if len(text) > MAX_EMAIL or not _EMAIL.fullmatch(text):
+        raise InvalidInput(f"email must look like name@domain, at most {MAX_EMAIL} characters")
+    return text
+
+
+def optional_text(value: object, what: str, max_len: int) -> str | None:
+    if value is None:
+        return None
+    text = _text(value, what)
+    if len(text) > max_len:
+        raise InvalidInput(f"{what} must be at most {max_len} characters")
+    return text
+
+
+def title(value: object, what: str = "title") -> str:
+    """A conversation or task title: trimmed, then 1-200 characters."""
+    text = _text(value, what).strip()
+    if not text:
+        raise InvalidInput(f"{what} must not be blank")
+    if len(text) > MAX_TITLE:
+        raise InvalidInput(f"{what} must be at most {MAX_TITLE} characters after trimming")
+    return text
+
+
+def optional_title(value: object) -> str | None:
+    return None if value is None else title(value)
+
+
+def record_id(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an integer")
+    if not 1 <= value <= BIGINT_MAX:
+        raise InvalidInput(f"{what} must be between 1 and {BIGINT_MAX}")
+    return value
+
+
+def optional_record_id(value: object, what: str) -> int | None:
+    return None if value is None else record_id(value, what)
+
+
+def limit(value: object, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInput(f"limit must be an integer from 1 to {maximum}")
+    return value
+
+
+def optional_limit(value: object, maximum: int) -> int | None:
+    return None if value is None else limit(value, maximum)
+
+
+def role(value: object) -> str:
+    if value not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {value!r}")
+    return str(value)
+
+
+def content(value: object) -> str:
+    """Message content, stored as given: not blank, at most 32,000 characters."""
+    text = _text(value, "content")
+    if not text.strip():
+        raise InvalidInput("content must not be blank")
+    if len(text) > MAX_CONTENT:
+        raise InvalidInput(f"content must be at most {MAX_CONTENT} characters")
+    return text
+
+
+def message_batch(value: object) -> tuple[list[str], list[str]]:
+    """``(role, content)`` pairs as two parallel arrays for ``unnest``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InvalidInput("messages must be a sequence of (role, content) pairs")
+    if not 1 <= len(value) <= MAX_BATCH:
+        raise InvalidInput(f"messages must hold 1 to {MAX_BATCH} pairs")
+    roles: list[str] = []
+    contents: list[str] = []
+    for pair in value:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidInput("messages must be a sequence of (role, content) pairs")
+        roles.append(role(pair[0]))
+        contents.append(content(pair[1]))
+    return roles, contents
+
+
+def task_status(value: object) -> list[bool]:
+    if not isinstance(value, str) or value not in TASK_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(TASK_STATUSES)}, not {value!r}")
+    return TASK_STATUSES[value]
+
+
+# --- the opaque cursor of list_conversations ---------------------------------------------
+# Version byte, then updated_at in microseconds since the epoch and the id, big-endian:
+# 17 bytes, 23 characters of unpadded urlsafe base64. It is only a position: the query
+# still filters by user_id, so another user's cursor shows nothing of theirs.
+
+_CURSOR = struct.Struct(">Bqq")
+_CURSOR_VERSION: Final = 1
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{23}")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def encode_cursor(updated_at: datetime, conversation_id: int) -> str:
+    micros = (updated_at - _EPOCH) // _MICROSECOND
+    raw = _CURSOR.pack(_CURSOR_VERSION, micros, conversation_id)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(value: object) -> tuple[datetime, int]:
+    """``(updated_at, id)`` of a cursor made by :func:`encode_cursor`, else InvalidInput."""
+    if not isinstance(value, str) or not _CURSOR_TEXT.fullmatch(value):
+        raise InvalidInput("malformed cursor")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+        version, micros, conversation_id = _CURSOR.unpack(raw)
+        updated_at = _EPOCH + micros * _MICROSECOND
+    except (binascii.Error, struct.error, OverflowError) as exc:
+        raise InvalidInput("malformed cursor") from exc
+    canonical = encode_cursor(updated_at, conversation_id) if conversation_id >= 1 else None
+    if version != _CURSOR_VERSION or canonical != value:
+        raise InvalidInput("malformed cursor")
+    return updated_at, conversation_id
+
+
+# --- records -----------------------------------------------------------------------------
+
+R = TypeVar("R", bound=pydantic.BaseModel)
+
+USERS: Final = pydantic.TypeAdapter(list[User])
+TASKS: Final = pydantic.TypeAdapter(list[Task])
+CONVERSATIONS: Final = pydantic.TypeAdapter(list[Conversation])
+MESSAGES: Final = pydantic.TypeAdapter(list[Message])
+
+
+def build(adapter: pydantic.TypeAdapter[list[R]], rows: list[dict[str, Any]]) -> list[R]:
+    """Records from rows in one pass (faster than ``model_construct`` per row)."""
+    try:
+        return adapter.validate_python(rows)
+    except pydantic.ValidationError as exc:  # a schema the code does not know
+        raise ChatstoreError("the database returned an unexpected row") from exc
+
+
+def present(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a LEFT JOIN whose right side matched (a lone row of NULLs means none)."""
+    return [row for row in rows if row["id"] is not None]
+
+
+# --- database errors ---------------------------------------------------------------------
+
+_NOT_FOUND: Final = {
+    "messages_conversation_fkey": "no such conversation for this user",
+    "conversations_user_id_fkey": "no such user",
+    "tasks_user_id_fkey": "no such user",
+}
+_TAKEN: Final = {
+    "users_pkey": "a user with this id already exists",
+    "users_email_key": "a user with this email already exists",
+}
+_INVALID: Final = {
+    "messages_role_check": "role must be one of user, assistant",
+    "messages_content_check": f"content must not be blank, at most {MAX_CONTENT} characters",
+    "messages_append_only": "messages are append-only",
+    "conversations_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
+    "tasks_title_check": f"title must not be blank, at most {MAX_TITLE} characters",
+    "tasks_description_check": f"description must be at most {MAX_DESCRIPTION} characters",
+    "users_id_check": f"id must be 1-{MAX_USER_ID} characters without whitespace",
+    "users_email_check": f"email must look like name@domain, at most {MAX_EMAIL} characters",
+    "users_name_check": f"name must be at most {MAX_NAME} characters",
+}
+
+
+def translate(exc: psycopg.Error) -> ChatstoreError:
+    """The chatstore error for a psycopg one: the single place errors are mapped.
+
+    The caller raises the result ``from exc``.
+    """
+    constraint = exc.diag.constraint_name if exc.diag is not None else None
+    if isinstance(exc, pg_errors.ForeignKeyViolation) and constraint in _NOT_FOUND:
+        return NotFound(_NOT_FOUND[constraint], constraint=constraint)
+    if isinstance(exc, pg_errors.UniqueViolation) and constraint in _TAKEN:
+        return AlreadyExists(_TAKEN[constraint], constraint=constraint)
+    if isinstance(exc, pg_errors.IntegrityError) and constraint in _INVALID:
+        return InvalidInput(_INVALID[constraint], constraint=constraint)
+    if isinstance(exc, pg_errors.DataError):  # class 22: a value PostgreSQL cannot take
+        return InvalidInput(f"invalid value: {exc.diag.message_primary or exc}")
+    if isinstance(exc, psycopg.OperationalError):
+        # Connection lost or refused (class 08, or raised by psycopg itself), server
+        # shutdown (57P01-57P03), resources (53), serialization failure or deadlock (40).
+        return Unavailable(f"database unavailable: {exc}")
+    return ChatstoreError(f"database error: {exc}", constraint=constraint)

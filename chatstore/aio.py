@@ -1,0 +1,365 @@
+"""chatstore's query functions on a ``psycopg.AsyncConnection``.
+
+This module is the source of its sync twin ``chatstore.queries``, which
+``tools/async_to_sync.py`` generates from it; a test fails when the two differ.
+
+Every function takes the connection first and keyword-only arguments after it, runs
+one named statement of ``sql/queries/`` (one round trip), and returns frozen records
+of :mod:`chatstore.models`. Every read and write of a user's data is filtered by
+``user_id`` in SQL: another user's id gets :class:`~chatstore.errors.NotFound`, exactly
+as a missing id does.
+
+Transactions belong to the caller. Functions never commit, roll back or open a
+transaction block. On an autocommit connection each call is its own transaction (one
+statement: all or nothing). On a connection in a transaction (psycopg's default, or
+inside ``conn.transaction()``), calls join it and the caller commits; after an error
+the caller rolls back (a NotFound found by a query, not by a constraint, leaves the
+transaction usable).
+
+Statements are prepared by psycopg once one has run ``prepare_threshold`` times on a
+connection; behind PgBouncer in transaction mode, connect with
+``prepare_threshold=None``.
+
+Errors are :mod:`chatstore.errors` only: bad arguments raise ``InvalidInput`` before
+any SQL runs; database errors are mapped by ``chatstore._core.translate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from chatstore import _core
+from chatstore._sql import QUERIES
+from chatstore.errors import InvalidInput, NotFound
+from chatstore.models import (
+    Conversation,
+    ConversationPage,
+    Message,
+    Role,
+    Task,
+    TaskStatus,
+    User,
+)
+
+__all__ = [
+    "add_task",
+    "append_message",
+    "append_messages",
+    "complete_task",
+    "create_conversation",
+    "create_user",
+    "delete_conversation",
+    "delete_task",
+    "delete_user",
+    "get_conversation",
+    "get_messages",
+    "get_task",
+    "get_user",
+    "list_conversations",
+    "list_tasks",
+    "rename_conversation",
+    "update_task",
+]
+
+_NO_USER = "no such user"
+_NO_CONVERSATION = "no such conversation for this user"
+_NO_TASK = "no such task for this user"
+
+
+async def _run(
+    conn: AsyncConnection[Any], name: str, params: dict[str, object]
+) -> list[dict[str, Any]]:
+    """Run the named query; its rows as dicts. The one place SQL is sent."""
+    try:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(QUERIES[name], params)
+            return await cur.fetchall()
+    except psycopg.Error as exc:
+        raise _core.translate(exc) from exc
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def create_user(
+    conn: AsyncConnection[Any], *, id: str, email: str, name: str | None = None
+) -> User:
+    """Create a user. ``id`` is the auth provider's (1-255 characters, no whitespace).
+
+    Raises AlreadyExists (an InvalidInput) when the id or the email is taken.
+    """
+    params: dict[str, object] = {
+        "id": _core.new_user_id(id),
+        "email": _core.email(email),
+        "name": _core.optional_text(name, "name", _core.MAX_NAME),
+    }
+    rows = await _run(conn, "create_user", params)
+    return _core.build(_core.USERS, rows)[0]
+
+
+async def get_user(conn: AsyncConnection[Any], *, user_id: str) -> User:
+    """The user ``user_id``; NotFound when there is none."""
+    rows = await _run(conn, "get_user", {"user_id": _core.user_id(user_id)})
+    if not rows:
+        raise NotFound(_NO_USER)
+    return _core.build(_core.USERS, rows)[0]
+
+
+async def delete_user(conn: AsyncConnection[Any], *, user_id: str) -> None:
+    """Delete a user with all their tasks, conversations and messages."""
+    rows = await _run(conn, "delete_user", {"user_id": _core.user_id(user_id)})
+    if not rows:
+        raise NotFound(_NO_USER)
+
+
+# --- conversations -----------------------------------------------------------------------
+
+
+async def create_conversation(
+    conn: AsyncConnection[Any], *, user_id: str, title: str | None = None
+) -> Conversation:
+    """Start a conversation. ``title`` is trimmed; without one, the first user message
+    gives it."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "title": _core.optional_title(title),
+    }
+    rows = await _run(conn, "create_conversation", params)
+    if not rows:
+        raise NotFound(_NO_USER)
+    return _core.build(_core.CONVERSATIONS, rows)[0]
+
+
+async def get_conversation(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int
+) -> Conversation:
+    """One conversation of the user."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+    }
+    rows = await _run(conn, "get_conversation", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(_core.CONVERSATIONS, rows)[0]
+
+
+async def list_conversations(
+    conn: AsyncConnection[Any], *, user_id: str, limit: int = 20, cursor: str | None = None
+) -> ConversationPage:
+    """The user's conversations, most recently updated first, ``limit`` (1-100) a page.
+
+    Pass a page's ``next_cursor`` back as ``cursor`` for the next page (keyset
+    pagination on ``(updated_at, id)``, never OFFSET). A walk returns no conversation
+    twice and keeps the order; one that gets a new message during the walk moves to
+    the front, so the walk skips it if it had not reached it yet.
+    """
+    page = _core.limit(limit, _core.MAX_PAGE)
+    before = None if cursor is None else _core.decode_cursor(cursor)
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "before_updated_at": None if before is None else before[0],
+        "before_id": None if before is None else before[1],
+        "limit": page + 1,
+    }
+    rows = await _run(conn, "list_conversations", params)
+    if not rows:
+        raise NotFound(_NO_USER)
+    items = _core.build(_core.CONVERSATIONS, _core.present(rows))
+    if len(items) <= page:
+        return ConversationPage(items=tuple(items), next_cursor=None)
+    last = items[page - 1]
+    return ConversationPage(
+        items=tuple(items[:page]), next_cursor=_core.encode_cursor(last.updated_at, last.id)
+    )
+
+
+async def rename_conversation(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int, title: str
+) -> Conversation:
+    """Set a conversation's title (trimmed, 1-200 characters)."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+        "title": _core.title(title),
+    }
+    rows = await _run(conn, "rename_conversation", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(_core.CONVERSATIONS, rows)[0]
+
+
+async def delete_conversation(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int
+) -> None:
+    """Delete a conversation and its messages."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+    }
+    if not await _run(conn, "delete_conversation", params):
+        raise NotFound(_NO_CONVERSATION)
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+async def append_message(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int, role: Role, content: str
+) -> Message:
+    """Append a message; the conversation's ``updated_at`` moves, and an untitled
+    conversation takes its title from its first user message (same statement)."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+        "role": _core.role(role),
+        "content": _core.content(content),
+    }
+    rows = await _run(conn, "append_message", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(_core.MESSAGES, rows)[0]
+
+
+async def append_messages(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: str,
+    conversation_id: int,
+    messages: Sequence[tuple[Role, str]],
+) -> list[Message]:
+    """Append 1-1,000 ``(role, content)`` pairs in one statement (all or none); they
+    get increasing ids in the order given and come back in that order."""
+    roles, contents = _core.message_batch(messages)
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+        "roles": roles,
+        "contents": contents,
+    }
+    rows = await _run(conn, "append_messages", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    rows.sort(key=lambda row: int(row["id"]))
+    return _core.build(_core.MESSAGES, rows)
+
+
+async def get_messages(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: str,
+    conversation_id: int,
+    limit: int | None = None,
+    before_id: int | None = None,
+) -> list[Message]:
+    """A conversation's messages, oldest first (append order).
+
+    With ``limit`` (1-1,000), the last ``limit`` of them; with ``before_id``, only
+    those older than that message (page back by passing the first id you hold).
+    """
+    if limit is not None:
+        limit = _core.limit(limit, _core.MAX_MESSAGES)
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+        "limit": limit,
+        "before_id": _core.optional_record_id(before_id, "before_id"),
+    }
+    rows = await _run(conn, "get_messages", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(_core.MESSAGES, _core.present(rows))
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+async def add_task(
+    conn: AsyncConnection[Any], *, user_id: str, title: str, description: str | None = None
+) -> Task:
+    """Add a pending task; ``title`` is trimmed (1-200), ``description`` at most 10,000."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "title": _core.title(title),
+        "description": _core.optional_text(description, "description", _core.MAX_DESCRIPTION),
+    }
+    rows = await _run(conn, "add_task", params)
+    if not rows:
+        raise NotFound(_NO_USER)
+    return _core.build(_core.TASKS, rows)[0]
+
+
+async def list_tasks(
+    conn: AsyncConnection[Any], *, user_id: str, status: TaskStatus = "all"
+) -> list[Task]:
+    """The user's tasks in creation (id) order: ``all``, ``pending`` or ``completed``."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "completed": _core.task_status(status),
+    }
+    rows = await _run(conn, "list_tasks", params)
+    if not rows:
+        raise NotFound(_NO_USER)
+    return _core.build(_core.TASKS, _core.present(rows))
+
+
+async def get_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> Task:
+    """One task of the user."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "task_id": _core.record_id(task_id, "task_id"),
+    }
+    rows = await _run(conn, "get_task", params)
+    if not rows:
+        raise NotFound(_NO_TASK)
+    return _core.build(_core.TASKS, rows)[0]
+
+
+async def update_task(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: str,
+    task_id: int,
+    title: str | None = None,
+    description: str | None = None,
+) -> Task:
+    """Change a task's title and/or description (``None``: keep); at least one of them."""
+    if title is None and description is None:
+        raise InvalidInput("update_task needs a title or a description")
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "task_id": _core.record_id(task_id, "task_id"),
+        "title": _core.optional_title(title),
+        "description": _core.optional_text(description, "description", _core.MAX_DESCRIPTION),
+    }
+    rows = await _run(conn, "update_task", params)
+    if not rows:
+        raise NotFound(_NO_TASK)
+    return _core.build(_core.TASKS, rows)[0]
+
+
+async def complete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> Task:
+    """Mark a task completed (completing a completed task changes nothing else)."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "task_id": _core.record_id(task_id, "task_id"),
+    }
+    rows = await _run(conn, "complete_task", params)
+    if not rows:
+        raise NotFound(_NO_TASK)
+    return _core.build(_core.TASKS, rows)[0]
+
+
+async def delete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> None:
+    """Delete a task of the user."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "task_id": _core.record_id(task_id, "task_id"),
+    }
+    if not await _run(conn, "delete_task", params):
+        raise NotFound(_NO_TASK)
