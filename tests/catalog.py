@@ -15,7 +15,11 @@ _YOYO = "'^(_yoyo_|yoyo_lock)'"
 
 CATALOG_SQL = f"""
 WITH rels AS (
-    SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl
+    -- A NULL ACL means the default one; REVOKE leaves the default written out.
+    SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+           coalesce(c.relacl, acldefault(
+               CASE c.relkind WHEN 'S' THEN 's'::"char" ELSE 'r'::"char" END, c.relowner
+           )) AS relacl
     FROM pg_class AS c
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relname !~ {_YOYO}
