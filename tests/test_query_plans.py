@@ -1,8 +1,9 @@
 """Each access path the chat endpoint needs is served by the index built for it.
 
-On 100 users x 100 conversations x 10 messages (100k messages) and 20k tasks, after
-ANALYZE, the planner picks the intended index for each query shape. docs/schema.md
-shows the same plans.
+On 100 users x 100 conversations x 10 messages, plus one conversation of 20,000
+messages (120k messages in all), and 20k tasks, after ANALYZE, the planner picks the
+intended index for each query shape. docs/schema.md shows the same plans
+(python -m tools.explain_plans prints them).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ INSERT INTO messages (user_id, conversation_id, role, content)
 SELECT c.user_id, c.id, CASE WHEN m % 2 = 1 THEN 'user' ELSE 'assistant' END,
        'message ' || m || repeat(' lorem ipsum', m * 5)
 FROM conversations AS c, generate_series(1, 10) AS m;
+
+WITH long AS (INSERT INTO conversations (user_id) VALUES ('user1') RETURNING user_id, id)
+INSERT INTO messages (user_id, conversation_id, role, content)
+SELECT long.user_id, long.id, CASE WHEN m % 2 = 1 THEN 'user' ELSE 'assistant' END, 'turn ' || m
+FROM long, generate_series(1, 20000) AS m;
 
 INSERT INTO tasks (user_id, title, completed)
 SELECT 'user' || u, 'task ' || t, t % 2 = 0
@@ -113,6 +119,22 @@ def test_the_last_messages_of_a_conversation_use_the_message_key(
     nodes = plan_nodes(loaded, LAST_MESSAGES, {"user_id": "user42", "conversation_id": row[0]})
     assert indexes_used(nodes) == {"messages_pkey"}
     assert "Seq Scan" not in node_types(nodes)
+
+
+def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backwards(
+    loaded: psycopg.Connection,
+) -> None:
+    row = loaded.execute(
+        "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
+    ).fetchone()
+    assert row is not None
+    nodes = plan_nodes(loaded, LAST_MESSAGES, {"user_id": "user1", "conversation_id": row[0]})
+    (scan,) = [n for n in nodes if n.get("Relation Name") == "messages"]
+    assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
+        "Index Scan",
+        "messages_pkey",
+        "Backward",
+    )
 
 
 @pytest.mark.parametrize("completed", [False, True])

@@ -1,0 +1,52 @@
+"""Print the plans shown in docs/schema.md: python -m tools.explain_plans
+
+Loads the data of tests/test_query_plans.py (120k messages) into a scratch database
+on CHATSTORE_DSN's server (else the embedded one) and prints EXPLAIN ANALYZE for each
+query shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from chatstore import devserver, migrations
+from tests.test_query_plans import LAST_MESSAGES, LOAD, RECENT_CONVERSATIONS, TASKS_BY_STATUS
+
+
+def main() -> None:
+    server = devserver.server_dsn()
+    with devserver.scratch_database(server, f"chatstore_explain_{uuid.uuid4().hex[:8]}") as dsn:
+        migrations.apply(dsn)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(LOAD)
+            version = conn.execute("SHOW server_version").fetchone()
+            print(f"-- PostgreSQL {version[0] if version else '?'}")
+            cursor = conn.execute(
+                "SELECT updated_at, id FROM conversations WHERE user_id = 'user7'"
+                " ORDER BY updated_at DESC, id DESC OFFSET 40 LIMIT 1"
+            ).fetchone()
+            assert cursor is not None
+            long = conn.execute(
+                "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
+            ).fetchone()
+            assert long is not None
+            cases = [
+                (
+                    RECENT_CONVERSATIONS,
+                    {"user_id": "user7", "updated_at": cursor[0], "id": cursor[1]},
+                ),
+                (LAST_MESSAGES, {"user_id": "user1", "conversation_id": long[0]}),
+                (TASKS_BY_STATUS, {"user_id": "user3", "completed": False}),
+            ]
+            for query, params in cases:
+                print(query.strip())
+                plan = conn.execute(
+                    f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {query}", params
+                )
+                print("\n".join(row[0] for row in plan), end="\n\n")
+
+
+if __name__ == "__main__":
+    main()
