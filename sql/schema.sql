@@ -156,3 +156,53 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY conversations_tenant_isolation ON public.conversations TO chatstore_app USING ((user_id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((user_id = current_setting('chatstore.user_id'::text, true)));
+
+ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY messages_tenant_isolation ON public.messages TO chatstore_app USING ((user_id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((user_id = current_setting('chatstore.user_id'::text, true)));
+
+ALTER TABLE public.tasks ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tasks_tenant_isolation ON public.tasks TO chatstore_app USING ((user_id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((user_id = current_setting('chatstore.user_id'::text, true)));
+
+ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY users_tenant_isolation ON public.users TO chatstore_app USING ((id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((id = current_setting('chatstore.user_id'::text, true)));
+
+GRANT SELECT,DELETE ON TABLE public.conversations TO chatstore_app;
+
+GRANT INSERT(user_id) ON TABLE public.conversations TO chatstore_app;
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.conversations TO chatstore_app;
+
+GRANT SELECT ON TABLE public.messages TO chatstore_app;
+
+GRANT INSERT(conversation_id) ON TABLE public.messages TO chatstore_app;
+
+GRANT INSERT(user_id) ON TABLE public.messages TO chatstore_app;
+
+GRANT INSERT(role) ON TABLE public.messages TO chatstore_app;
+
+GRANT INSERT(content) ON TABLE public.messages TO chatstore_app;
+
+GRANT SELECT,DELETE ON TABLE public.tasks TO chatstore_app;
+
+GRANT INSERT(user_id) ON TABLE public.tasks TO chatstore_app;
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.tasks TO chatstore_app;
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.tasks TO chatstore_app;
+
+GRANT UPDATE(completed) ON TABLE public.tasks TO chatstore_app;
+
+GRANT SELECT,DELETE ON TABLE public.users TO chatstore_app;
+
+GRANT INSERT(id) ON TABLE public.users TO chatstore_app;
+
+GRANT INSERT(email) ON TABLE public.users TO chatstore_app;
+
+GRANT INSERT(name) ON TABLE public.users TO chatstore_app;
