@@ -8,9 +8,15 @@ from typing import Any
 from bench.contenders import MODULES
 from bench.contenders.base import OPERATIONS
 
-STYLE = {"floor": ("black", "-"), "chatstore": ("tab:blue", "-"),
-         "chatstore-async": ("tab:cyan", "--"), "sqlmodel": ("tab:red", "-"),
-         "langchain": ("tab:green", "-"), "agents": ("tab:purple", "-")}
+STYLE = {
+    "floor": ("black", "-"),
+    "chatstore": ("tab:blue", "-"),
+    "chatstore-async": ("tab:cyan", "--"),
+    "chatstore-sql": ("tab:gray", ":"),
+    "sqlmodel": ("tab:red", "-"),
+    "langchain": ("tab:green", "-"),
+    "agents": ("tab:purple", "-"),
+}
 
 
 def draw(results: dict[str, Any], path: Path) -> None:
@@ -42,12 +48,14 @@ def draw(results: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("median ms", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(ops):]:
+    for ax in list(axes.flat)[len(ops) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle("chatstore vs floor and peers: median latency against data size "
-                 f"({results['placement']})", fontsize=11)
+    fig.suptitle(
+        f"chatstore vs floor and peers: median latency against data size ({results['placement']})",
+        fontsize=11,
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -33,13 +33,15 @@ Call = Callable[[psycopg.Connection[Any], int], object]
 
 def _floor_calls() -> tuple[Call, Call]:
     def append(conn: psycopg.Connection[Any], cid: int) -> object:
-        return conn.execute(APPEND_ONE, (cid, WRITER_USER, "user", USER_TEXT),
-                            prepare=True).fetchone()
+        return conn.execute(
+            APPEND_ONE, (cid, WRITER_USER, "user", USER_TEXT), prepare=True
+        ).fetchone()
 
     def read(conn: psycopg.Connection[Any], cid: int) -> object:
         rows = conn.execute(LAST_N, (cid, WRITER_USER, 50), prepare=True).fetchall()
         rows.reverse()
         return rows
+
     return append, read
 
 
@@ -47,11 +49,13 @@ def _chatstore_calls() -> tuple[Call, Call]:
     from chatstore import queries as q
 
     def append(conn: psycopg.Connection[Any], cid: int) -> object:
-        return q.append_message(conn, user_id=WRITER_USER, conversation_id=cid,
-                                role="user", content=USER_TEXT)
+        return q.append_message(
+            conn, user_id=WRITER_USER, conversation_id=cid, role="user", content=USER_TEXT
+        )
 
     def read(conn: psycopg.Connection[Any], cid: int) -> object:
         return q.get_messages(conn, user_id=WRITER_USER, conversation_id=cid, limit=50)
+
     return append, read
 
 
@@ -74,8 +78,9 @@ def measure(dsn: str, kind: str, clients: int, seconds: float) -> float:
             if state["counting"]:
                 counts[i] += 2
 
-    with ConnectionPool(dsn, min_size=clients, max_size=clients, open=True,
-                        kwargs={"autocommit": True}) as pool:
+    with ConnectionPool(
+        dsn, min_size=clients, max_size=clients, open=True, kwargs={"autocommit": True}
+    ) as pool:
         pool.wait()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         for t in threads:
@@ -92,8 +97,9 @@ def measure(dsn: str, kind: str, clients: int, seconds: float) -> float:
     return sum(counts) / elapsed
 
 
-def run(dsn: str, *, seconds: float = 2.0, repeats: int = 3,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    dsn: str, *, seconds: float = 2.0, repeats: int = 3, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     available = list(KINDS)
     try:
@@ -109,18 +115,24 @@ def run(dsn: str, *, seconds: float = 2.0, repeats: int = 3,
                 order = available if rep % 2 == 0 else available[::-1]
                 for kind in order:
                     samples[n][kind].append(pools[kind].apply(measure, (dsn, kind, n, seconds)))
-            log(f"  concurrency {n:2d} clients: " + "  ".join(
-                f"{k}={statistics.median(v):,.0f} ops/s" for k, v in samples[n].items()))
+            log(
+                f"  concurrency {n:2d} clients: "
+                + "  ".join(f"{k}={statistics.median(v):,.0f} ops/s" for k, v in samples[n].items())
+            )
     finally:
         for pool in pools.values():
             pool.close()
             pool.join()
     return {
-        "method": (f"Threads in one process per contender, each with its own conversation, "
-                   f"alternating append-one and read-last-50 through a psycopg_pool "
-                   f"ConnectionPool of as many connections as clients; {seconds:g} s per "
-                   f"measurement after a warm-up, {repeats} repetitions alternated between "
-                   f"contenders, median reported; unpinned."),
-        "clients": {str(n): {k: statistics.median(v) for k, v in row.items() if v}
-                    for n, row in samples.items()},
+        "method": (
+            f"Threads in one process per contender, each with its own conversation, "
+            f"alternating append-one and read-last-50 through a psycopg_pool "
+            f"ConnectionPool of as many connections as clients; {seconds:g} s per "
+            f"measurement after a warm-up, {repeats} repetitions alternated between "
+            f"contenders, median reported; unpinned."
+        ),
+        "clients": {
+            str(n): {k: statistics.median(v) for k, v in row.items() if v}
+            for n, row in samples.items()
+        },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 SPECIAL_USER = "bench-special"
 HEAVY_USER = "bench-heavy"
@@ -39,3 +40,11 @@ def langchain_session_id(conversation_id: int) -> str:
 
 def agents_session_id(conversation_id: int) -> str:
     return str(conversation_id)
+
+
+def find_fixtures(conn: Any) -> Fixtures:
+    """The fixtures of an already loaded database (the special user's first three)."""
+    rows = conn.execute(
+        "SELECT id FROM conversations WHERE user_id = %s ORDER BY id LIMIT 3", (SPECIAL_USER,)
+    ).fetchall()
+    return Fixtures(conv_50=rows[0][0], conv_1000=rows[1][0], conv_10000=rows[2][0])

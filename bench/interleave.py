@@ -49,15 +49,26 @@ class WorkerHandle:
         return reply
 
 
-def start_workers(names: list[str], dsn: str, fixtures: dict[str, int],
-                  cpu: int | None) -> list[WorkerHandle]:
+def start_workers(
+    names: list[str], dsn: str, fixtures: dict[str, int], cpu: int | None
+) -> list[WorkerHandle]:
     ctx = mp.get_context("spawn")
     handles = []
     for name in names:
         app = f"bench_{name}"
         ours, theirs = ctx.Pipe()
-        process = ctx.Process(target=worker.main, name=app, daemon=True, args=(
-            name, with_database(dsn, _dbname(dsn), application_name=app), fixtures, cpu, theirs))
+        process = ctx.Process(
+            target=worker.main,
+            name=app,
+            daemon=True,
+            args=(
+                name,
+                with_database(dsn, _dbname(dsn), application_name=app),
+                fixtures,
+                cpu,
+                theirs,
+            ),
+        )
         process.start()
         handles.append(WorkerHandle(name, app, process, ours))
     for handle in handles:
@@ -83,8 +94,9 @@ def stop_workers(handles: list[WorkerHandle]) -> None:
         handle.process.join(timeout=10)
 
 
-def measure_operation(handles: list[WorkerHandle], op: str, budget: Budget,
-                      pinner: BackendPinner) -> dict[str, dict[str, Any]]:
+def measure_operation(
+    handles: list[WorkerHandle], op: str, budget: Budget, pinner: BackendPinner
+) -> dict[str, dict[str, Any]]:
     """Median, p99 and sample count per contender; or why it has no figure."""
     results: dict[str, dict[str, Any]] = {}
     active: list[WorkerHandle] = []

@@ -59,8 +59,9 @@ class LoadReport:
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
-def background_plan(rng: random.Random, first_user: int, budget: int) -> Iterator[
-        PlannedConversation]:
+def background_plan(
+    rng: random.Random, first_user: int, budget: int
+) -> Iterator[PlannedConversation]:
     """Ordinary users: many conversations each, of a few to a few hundred messages."""
     user_no = first_user
     while budget > 0:
@@ -133,39 +134,49 @@ class Loader:
             conn.execute("ALTER TABLE messages ENABLE TRIGGER USER")
             conn.execute("ALTER TABLE conversations ENABLE TRIGGER USER")
             for table in ("conversations", "messages"):
-                conn.execute(sql.SQL(
-                    "SELECT setval(pg_get_serial_sequence({t}, 'id'), max(id)) FROM {i}"
-                ).format(t=sql.Literal(table), i=sql.Identifier(table)))
+                conn.execute(
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({t}, 'id'), max(id)) FROM {i}"
+                    ).format(t=sql.Literal(table), i=sql.Identifier(table))
+                )
         started = time.perf_counter()
         mirror_to_peers(conn, conv_ids[0], conv_ids[-1])
         self._last_peer_seconds = time.perf_counter() - started
-        conn.execute("ANALYZE")
+        # Settle the new rows (hint bits, visibility map, statistics) now, so that
+        # autovacuum does not do it in the middle of the measurements.
+        conn.execute("VACUUM (ANALYZE)")
         return conv_ids
 
     def _copy_users(self, users: list[str]) -> None:
-        existing = {r[0] for r in self._conn.execute(
-            "SELECT id FROM users WHERE id = ANY(%s)", (users,))}
+        existing = {
+            r[0] for r in self._conn.execute("SELECT id FROM users WHERE id = ANY(%s)", (users,))
+        }
         with self._conn.cursor().copy(
-                "COPY users (id, email, name, created_at) FROM STDIN") as copy:
+            "COPY users (id, email, name, created_at) FROM STDIN"
+        ) as copy:
             stamp = EPOCH.isoformat()
             for user_id in users:
                 if user_id not in existing:
                     copy.write(f"{user_id}\t{user_id}@example.com\t{user_id}\t{stamp}\n")
 
     def _copy_conversations_and_messages(
-            self, plans: list[PlannedConversation], conv_ids: list[int], next_msg: int) -> None:
+        self, plans: list[PlannedConversation], conv_ids: list[int], next_msg: int
+    ) -> None:
         rng, text = self._rng, self._text
         starts = [EPOCH + timedelta(seconds=rng.randrange(365 * 86_400)) for _ in plans]
         with self._conn.cursor().copy(
-                "COPY conversations (id, user_id, title, created_at, updated_at)"
-                " FROM STDIN") as copy:
-            copy.write("".join(
-                f"{conv_id}\t{plan.user_id}\tConversation {conv_id}\t{start.isoformat()}"
-                f"\t{(start + MESSAGE_GAP * max(0, plan.message_count - 1)).isoformat()}\n"
-                for conv_id, plan, start in zip(conv_ids, plans, starts, strict=True)))
+            "COPY conversations (id, user_id, title, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            copy.write(
+                "".join(
+                    f"{conv_id}\t{plan.user_id}\tConversation {conv_id}\t{start.isoformat()}"
+                    f"\t{(start + MESSAGE_GAP * max(0, plan.message_count - 1)).isoformat()}\n"
+                    for conv_id, plan, start in zip(conv_ids, plans, starts, strict=True)
+                )
+            )
         with self._conn.cursor().copy(
-                "COPY messages (id, conversation_id, created_at, user_id, role, content)"
-                " FROM STDIN") as copy:
+            "COPY messages (id, conversation_id, created_at, user_id, role, content) FROM STDIN"
+        ) as copy:
             buf: list[str] = []
             size = 0
             msg_id = next_msg
@@ -173,8 +184,10 @@ class Loader:
                 for i in range(plan.message_count):
                     role = "user" if i % 2 == 0 else "assistant"
                     body = text.text(role)
-                    buf.append(f"{msg_id}\t{conv_id}\t{(start + MESSAGE_GAP * i).isoformat()}"
-                               f"\t{plan.user_id}\t{role}\t{body}\n")
+                    buf.append(
+                        f"{msg_id}\t{conv_id}\t{(start + MESSAGE_GAP * i).isoformat()}"
+                        f"\t{plan.user_id}\t{role}\t{body}\n"
+                    )
                     size += len(body) + 64
                     msg_id += 1
                     if size > COPY_CHUNK_BYTES:

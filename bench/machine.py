@@ -9,18 +9,34 @@ from typing import Any
 
 import psycopg
 
-PACKAGES = ("psycopg", "psycopg-pool", "pydantic", "sqlalchemy", "sqlmodel",
-            "langchain-postgres", "langchain-core", "openai-agents", "pgserver")
+PACKAGES = (
+    "psycopg",
+    "psycopg-pool",
+    "pydantic",
+    "sqlalchemy",
+    "sqlmodel",
+    "langchain-postgres",
+    "langchain-core",
+    "openai-agents",
+    "pgserver",
+)
 SETTINGS = ("synchronous_commit", "fsync", "shared_buffers", "work_mem", "jit")
 
 
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    mem_kb = next((int(line.split()[1]) for line in meminfo.splitlines()
-                   if line.startswith("MemTotal")), 0)
+    mem_kb = next(
+        (int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0
+    )
     versions = {}
     for name in PACKAGES:
         try:
@@ -49,14 +65,17 @@ def server(dsn: str) -> dict[str, Any]:
 
 def data_size(dsn: str) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
+
         def one(query: str) -> Any:
             row = conn.execute(query).fetchone()  # type: ignore[arg-type]
             return row[0] if row else None
+
         return {
             "users": one("SELECT count(*) FROM users"),
             "conversations": one("SELECT count(*) FROM conversations"),
             "messages": one("SELECT count(*) FROM messages"),
             "database": one("SELECT pg_size_pretty(pg_database_size(current_database()))"),
-            "messages_avg_chars": round(float(one(
-                "SELECT avg(char_length(content)) FROM messages") or 0)),
+            "messages_avg_chars": round(
+                float(one("SELECT avg(char_length(content)) FROM messages") or 0)
+            ),
         }

@@ -36,8 +36,9 @@ def _is_postgres(pid: int) -> bool:
 class BackendPinner:
     """Pins the backends of each contender's connections to one CPU."""
 
-    def __init__(self, admin_conn: psycopg.Connection[tuple[object, ...]] | None,
-                 cpu: int | None) -> None:
+    def __init__(
+        self, admin_conn: psycopg.Connection[tuple[object, ...]] | None, cpu: int | None
+    ) -> None:
         self._conn = admin_conn
         self._cpu = cpu
         self._pinned: set[int] = set()

@@ -37,7 +37,8 @@ FROM generate_series(1, %(n)s) AS g
 """).format(table=sql.Identifier(LANGCHAIN_TABLE))
 
 AGENTS_SESSION = sql.SQL("INSERT INTO {table} (session_id) VALUES (%(sid)s)").format(
-    table=sql.Identifier(AGENTS_SESSIONS_TABLE))
+    table=sql.Identifier(AGENTS_SESSIONS_TABLE)
+)
 AGENTS_MESSAGES = sql.SQL(f"""
 INSERT INTO {{table}} (session_id, message_data)
 SELECT %(sid)s, jsonb_build_object(

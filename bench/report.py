@@ -30,27 +30,39 @@ def _p99(cell: dict[str, Any]) -> str:
 def _scale_tables(scale: dict[str, Any]) -> list[str]:
     names = [n for n in MODULES if n in scale["contenders"]]
     d = scale["data"]
-    lines = [f"### {scale['total_messages']:,} messages",
-             "",
-             f"{d['users']:,} users, {d['conversations']:,} conversations, "
-             f"{d['messages']:,} messages (mean {d['messages_avg_chars']} characters), "
-             f"database {d['database']} including the peers' copies.",
-             "",
-             "Median ms per operation, ratio to the floor's median in brackets:",
-             "",
-             "| operation | " + " | ".join(names) + " |",
-             "|---|" + "---:|" * len(names)]
+    lines = [
+        f"### {scale['total_messages']:,} messages",
+        "",
+        f"{d['users']:,} users, {d['conversations']:,} conversations, "
+        f"{d['messages']:,} messages (mean {d['messages_avg_chars']} characters), "
+        f"database {d['database']} including the peers' copies.",
+        "",
+        "Median ms per operation, ratio to the floor's median in brackets:",
+        "",
+        "| operation | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
     for op, cells in scale["operations"].items():
         floor = cells.get("floor", {}).get("median_ms")
-        lines.append(f"| {OPERATIONS[op]} | " + " | ".join(
-            _cell(cells.get(n, {}), floor) for n in names) + " |")
-    lines += ["", "p99 ms (and iterations measured, floor / chatstore):", "",
-              "| operation | " + " | ".join(names) + " | n |",
-              "|---|" + "---:|" * (len(names) + 1)]
+        lines.append(
+            f"| {OPERATIONS[op]} | "
+            + " | ".join(_cell(cells.get(n, {}), floor) for n in names)
+            + " |"
+        )
+    lines += [
+        "",
+        "p99 ms (and iterations measured, floor / chatstore):",
+        "",
+        "| operation | " + " | ".join(names) + " | n |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
     for op, cells in scale["operations"].items():
         n = " / ".join(str(cells.get(k, {}).get("n", "-")) for k in ("floor", "chatstore"))
-        lines.append(f"| {OPERATIONS[op]} | " + " | ".join(
-            _p99(cells.get(k, {})) for k in names) + f" | {n} |")
+        lines.append(
+            f"| {OPERATIONS[op]} | "
+            + " | ".join(_p99(cells.get(k, {})) for k in names)
+            + f" | {n} |"
+        )
     cannot: dict[str, list[str]] = {}
     for op, cells in scale["operations"].items():
         for name, cell in cells.items():
@@ -68,27 +80,45 @@ def _scale_tables(scale: dict[str, Any]) -> list[str]:
 def _concurrency(conc: dict[str, Any]) -> list[str]:
     clients = conc.get("clients", {})
     names = sorted({k for row in clients.values() for k in row})
-    lines = ["## Concurrency", "", conc.get("method", ""), "",
-             "| clients | " + " | ".join(f"{n} ops/s" for n in names) + " | chatstore / floor |",
-             "|---:|" + "---:|" * (len(names) + 1)]
+    lines = [
+        "## Concurrency",
+        "",
+        conc.get("method", ""),
+        "",
+        "| clients | " + " | ".join(f"{n} ops/s" for n in names) + " | chatstore / floor |",
+        "|---:|" + "---:|" * (len(names) + 1),
+    ]
     for count, row in clients.items():
-        ratio = (f"{row['chatstore'] / row['floor']:.2f}x"
-                 if row.get("floor") and row.get("chatstore") else "n/a")
-        lines.append(f"| {count} | " + " | ".join(
-            f"{row[n]:,.0f}" if n in row else "-" for n in names) + f" | {ratio} |")
+        ratio = (
+            f"{row['chatstore'] / row['floor']:.2f}x"
+            if row.get("floor") and row.get("chatstore")
+            else "n/a"
+        )
+        lines.append(
+            f"| {count} | "
+            + " | ".join(f"{row[n]:,.0f}" if n in row else "-" for n in names)
+            + f" | {ratio} |"
+        )
     return [*lines, ""]
 
 
 def _bulk(bulk: dict[str, Any]) -> list[str]:
-    lines = ["## Bulk import memory", "", bulk.get("method", ""), "",
-             "| importer | seconds | messages/s | peak RSS growth MiB | "
-             "baseline MiB |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "## Bulk import memory",
+        "",
+        bulk.get("method", ""),
+        "",
+        "| importer | seconds | messages/s | peak RSS growth MiB | baseline MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, row in bulk.get("importers", {}).items():
         if "error" in row:
             lines.append(f"| {name} | {row['error']} | | | |")
             continue
-        lines.append(f"| {name} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
-                     f"{row['rss_growth_mib']:.1f} | {row['baseline_rss_mib']:.1f} |")
+        lines.append(
+            f"| {name} | {row['seconds']:.1f} | {row['rate']:,.0f} | "
+            f"{row['rss_growth_mib']:.1f} | {row['baseline_rss_mib']:.1f} |"
+        )
     return [*lines, ""]
 
 
@@ -112,8 +142,12 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
         f"synchronous_commit={s['synchronous_commit']}, fsync={s['fsync']}, "
         f"shared_buffers={s['shared_buffers']}, jit={s['jit']}. Appends are durable commits.",
         f"- Placement: {results['placement']}"
-        + (" (each measuring process and its server backend pinned to vCPU 0, the "
-           "orchestrator on vCPU 1)." if results["placement"] == "same-cpu" else "."),
+        + (
+            " (each measuring process and its server backend pinned to vCPU 0, the "
+            "orchestrator on vCPU 1)."
+            if results["placement"] == "same-cpu"
+            else "."
+        ),
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".",
         "",
         f"![median latency against data size]({chart_path.name})",
@@ -131,20 +165,32 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
             continue
         notes = "; ".join(info.get("notes", []))
         lines.append(f"- **{name}**: {info['description']}" + (f". {notes}." if notes else "."))
-    lines += ["", "## Targets (largest scale of this run)", "",
-              "| target | measured | met |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Targets (largest scale of this run)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
     for v in targets.check(results):
         met = "n/a" if v.met is None else ("yes" if v.met else "**no**")
         lines.append(f"| {v.target} | {v.measured} | {met} |")
-    lines += ["", "## Data", "", "| scale | users | conversations | messages | database | "
-              "load s (chatstore tables) | messages/s | peers' copies s |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Data",
+        "",
+        "| scale | users | conversations | messages | database | "
+        "load s (chatstore tables) | messages/s | peers' copies s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for sc in results["scales"]:
         d = sc["data"]
         rate = sc["load_added"] / sc["load_seconds"] if sc["load_seconds"] else 0
-        lines.append(f"| {sc['total_messages']:,} | {d['users']:,} | {d['conversations']:,} | "
-                     f"{d['messages']:,} | {d['database']} | {sc['load_seconds']} | "
-                     f"{rate:,.0f} | {sc['peer_copy_seconds']} |")
+        lines.append(
+            f"| {sc['total_messages']:,} | {d['users']:,} | {d['conversations']:,} | "
+            f"{d['messages']:,} | {d['database']} | {sc['load_seconds']} | "
+            f"{rate:,.0f} | {sc['peer_copy_seconds']} |"
+        )
     lines += ["", "## Latency by scale", ""]
     for sc in results["scales"]:
         lines += _scale_tables(sc)

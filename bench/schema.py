@@ -30,8 +30,12 @@ def create_agents_tables(dsn: str) -> None:
     async def create() -> None:
         engine = async_engine(dsn)
         session = SQLAlchemySession(
-            "schema", engine=engine, create_tables=True,
-            sessions_table=AGENTS_SESSIONS_TABLE, messages_table=AGENTS_MESSAGES_TABLE)
+            "schema",
+            engine=engine,
+            create_tables=True,
+            sessions_table=AGENTS_SESSIONS_TABLE,
+            messages_table=AGENTS_MESSAGES_TABLE,
+        )
         await session.get_items(limit=1)
         await engine.dispose()
 
@@ -42,8 +46,7 @@ def create_all(dsn: str) -> dict[str, str]:
     """Create the tables; return, per peer, 'ok' or why it is unavailable."""
     apply_chatstore_migrations(dsn)
     status: dict[str, str] = {}
-    for peer, create in (("langchain", create_langchain_table),
-                         ("agents", create_agents_tables)):
+    for peer, create in (("langchain", create_langchain_table), ("agents", create_agents_tables)):
         try:
             create(dsn)
             status[peer] = "ok"

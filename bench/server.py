@@ -45,8 +45,9 @@ def with_database(dsn: str, dbname: str, **extra: str) -> str:
 def recreate_database(admin_dsn: str, dbname: str = BENCH_DATABASE) -> str:
     """Drop and create ``dbname``; return its DSN. Never touches other databases."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(dbname)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     return with_database(admin_dsn, dbname)
 

@@ -15,8 +15,9 @@ def sqlalchemy_url(dsn: str) -> URL:
     database = params.pop("dbname", None)
     user = params.pop("user", None)
     password = params.pop("password", None) or None
-    return URL.create("postgresql+psycopg", username=user, password=password,
-                      database=database, query=params)
+    return URL.create(
+        "postgresql+psycopg", username=user, password=password, database=database, query=params
+    )
 
 
 def engine(dsn: str, **kwargs: Any) -> Engine:

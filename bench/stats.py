@@ -16,5 +16,4 @@ def p99_ms(samples_ns: list[int]) -> float:
 
 
 def summary(samples_ns: list[int]) -> dict[str, float]:
-    return {"median_ms": median_ms(samples_ns), "p99_ms": p99_ms(samples_ns),
-            "n": len(samples_ns)}
+    return {"median_ms": median_ms(samples_ns), "p99_ms": p99_ms(samples_ns), "n": len(samples_ns)}

@@ -36,34 +36,64 @@ def check(results: dict[str, Any]) -> list[Verdict]:
     big, small = scales[-1], scales[0]
     out: list[Verdict] = []
     for who in CHATSTORE:
-        ratios = {op: _ratio(_median(big, op, who), _median(big, op, "floor"))
-                  for op in big["operations"]}
+        ratios = {
+            op: _ratio(_median(big, op, who), _median(big, op, "floor")) for op in big["operations"]
+        }
         worst = max(((r, op) for op, r in ratios.items() if r is not None), default=None)
-        out.append(Verdict(
-            f"{who} within 1.3x of the floor on every operation",
-            "not measured" if worst is None else
-            f"worst {worst[0]:.2f}x ({worst[1]}); " + ", ".join(
-                f"{op} {_fmt(r)}" for op, r in ratios.items()),
-            None if worst is None else worst[0] <= 1.3))
+        out.append(
+            Verdict(
+                f"{who} within 1.3x of the floor on every operation",
+                "not measured"
+                if worst is None
+                else f"worst {worst[0]:.2f}x ({worst[1]}); "
+                + ", ".join(f"{op} {_fmt(r)}" for op, r in ratios.items()),
+                None if worst is None else worst[0] <= 1.3,
+            )
+        )
     cs = "chatstore"
-    for op, peer, factor in (("last50_of_50", "sqlmodel", 3), ("append_one", "sqlmodel", 5),
-                             ("delete_1000", "sqlmodel", 10), ("last50_of_50", "langchain", 2)):
+    for op, peer, factor in (
+        ("last50_of_50", "sqlmodel", 3),
+        ("append_one", "sqlmodel", 5),
+        ("delete_1000", "sqlmodel", 10),
+        ("last50_of_50", "langchain", 2),
+    ):
         r = _ratio(_median(big, op, peer), _median(big, op, cs))
-        out.append(Verdict(f"{cs} at least {factor}x faster than {peer} on {op}",
-                           _fmt(r), None if r is None else r >= factor))
+        out.append(
+            Verdict(
+                f"{cs} at least {factor}x faster than {peer} on {op}",
+                _fmt(r),
+                None if r is None else r >= factor,
+            )
+        )
     r = _ratio(_median(big, "last50_of_10000", cs), _median(big, "last50_of_50", cs))
-    out.append(Verdict("last 50 of a 10,000-message conversation as fast as of a 50-message one",
-                       f"{_fmt(r)} (10,000 vs 50)", None if r is None else r <= 1.2))
+    out.append(
+        Verdict(
+            "last 50 of a 10,000-message conversation as fast as of a 50-message one",
+            f"{_fmt(r)} (10,000 vs 50)",
+            None if r is None else r <= 1.2,
+        )
+    )
     r = _ratio(_median(big, "last50_of_50", cs), _median(small, "last50_of_50", cs))
-    out.append(Verdict(
-        f"last-50 read at {big['total_messages']:,} messages within 1.5x of "
-        f"{small['total_messages']:,}", _fmt(r), None if r is None or big is small else r <= 1.5))
+    out.append(
+        Verdict(
+            f"last-50 read at {big['total_messages']:,} messages within 1.5x of "
+            f"{small['total_messages']:,}",
+            _fmt(r),
+            None if r is None or big is small else r <= 1.5,
+        )
+    )
     r = _ratio(_median(big, "list_page_50", cs), _median(big, "list_recent_20", cs))
-    out.append(Verdict("listing page 50 within 1.5x of page 1", _fmt(r),
-                       None if r is None else r <= 1.5))
+    out.append(
+        Verdict("listing page 50 within 1.5x of page 1", _fmt(r), None if r is None else r <= 1.5)
+    )
     conc = results.get("concurrency", {}).get("clients", {})
     top = conc.get("16", {})
     r = _ratio(top.get("chatstore"), top.get("floor"))
-    out.append(Verdict("16 concurrent clients: throughput at least 0.8x of the floor's",
-                       _fmt(r), None if r is None else r >= 0.8))
+    out.append(
+        Verdict(
+            "16 concurrent clients: throughput at least 0.8x of the floor's",
+            _fmt(r),
+            None if r is None else r >= 0.8,
+        )
+    )
     return out

@@ -63,8 +63,7 @@ class Runner:
         return _sync_block(op, n)
 
 
-def main(name: str, dsn: str, fixtures: dict[str, int], cpu: int | None,
-         pipe: Connection) -> None:
+def main(name: str, dsn: str, fixtures: dict[str, int], cpu: int | None, pipe: Connection) -> None:
     pin_self(cpu)
     try:
         contender = contenders.make(name)
@@ -75,11 +74,16 @@ def main(name: str, dsn: str, fixtures: dict[str, int], cpu: int | None,
         pipe.send(("unavailable", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
         pipe.close()
         return
-    pipe.send(("ready", {
-        "description": contender.description,
-        "notes": contender.notes,
-        "unsupported": {k: v.reason for k, v in ops.items() if isinstance(v, Unsupported)},
-    }))
+    pipe.send(
+        (
+            "ready",
+            {
+                "description": contender.description,
+                "notes": contender.notes,
+                "unsupported": {k: v.reason for k, v in ops.items() if isinstance(v, Unsupported)},
+            },
+        )
+    )
     while True:
         message = pipe.recv()
         if message[0] == "stop":

@@ -13,6 +13,7 @@ MODULES: dict[str, str] = {
     "floor": "bench.contenders.floor",
     "chatstore": "bench.contenders.chatstore_sync",
     "chatstore-async": "bench.contenders.chatstore_async",
+    "chatstore-sql": "bench.contenders.chatstore_sql",
     "sqlmodel": "bench.contenders.sqlmodel_orm",
     "langchain": "bench.contenders.langchain_history",
     "agents": "bench.contenders.agents_session",

@@ -41,9 +41,12 @@ class AgentsSession:
         self._doomed: list[str] = []
 
     def _session(self, session_id: str) -> SQLAlchemySession:
-        return SQLAlchemySession(session_id, engine=self._engine,
-                                 sessions_table=AGENTS_SESSIONS_TABLE,
-                                 messages_table=AGENTS_MESSAGES_TABLE)
+        return SQLAlchemySession(
+            session_id,
+            engine=self._engine,
+            sessions_table=AGENTS_SESSIONS_TABLE,
+            messages_table=AGENTS_MESSAGES_TABLE,
+        )
 
     def operations(self) -> dict[str, Operation | Unsupported]:
         fx = self._fx
@@ -56,17 +59,22 @@ class AgentsSession:
         return {
             "append_one": Operation(lambda: self._session(self._target).add_items([user])),
             "append_pair": Operation(
-                lambda: self._session(self._target).add_items([user, assistant])),
+                lambda: self._session(self._target).add_items([user, assistant])
+            ),
             "last50_of_50": Operation(
-                lambda: self._session(agents_session_id(fx.conv_50)).get_items(limit=50)),
+                lambda: self._session(agents_session_id(fx.conv_50)).get_items(limit=50)
+            ),
             "last50_of_10000": Operation(
-                lambda: self._session(agents_session_id(fx.conv_10000)).get_items(limit=50)),
+                lambda: self._session(agents_session_id(fx.conv_10000)).get_items(limit=50)
+            ),
             "whole_1000": Operation(
-                lambda: self._session(agents_session_id(fx.conv_1000)).get_items()),
+                lambda: self._session(agents_session_id(fx.conv_1000)).get_items()
+            ),
             "list_recent_20": NO_LISTING,
             "list_page_50": NO_LISTING,
-            "delete_1000": Operation(lambda: self._session(self._doomed.pop()).clear_session(),
-                                     prepare=new_doomed),
+            "delete_1000": Operation(
+                lambda: self._session(self._doomed.pop()).clear_session(), prepare=new_doomed
+            ),
         }
 
     async def close(self) -> None:

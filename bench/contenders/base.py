@@ -20,8 +20,10 @@ OPERATIONS: dict[str, str] = {
 }
 
 USER_TEXT = "How do I keep the last fifty messages of a long chat fast to read?"
-ASSISTANT_TEXT = ("Keep an index that leads with the conversation and ends with the message "
-                  "id, read it backwards with LIMIT 50, and reverse the rows in the client. ") * 6
+ASSISTANT_TEXT = (
+    "Keep an index that leads with the conversation and ends with the message "
+    "id, read it backwards with LIMIT 50, and reverse the rows in the client. "
+) * 6
 
 
 @dataclass

@@ -30,8 +30,9 @@ class ChatstoreAsync:
         self._doomed: list[int] = []
         cursor = None
         for _ in range(PAGE_NUMBER - 1):
-            page = await self.q.list_conversations(self._conn, user_id=HEAVY_USER,
-                                                   limit=PAGE_SIZE, cursor=cursor)
+            page = await self.q.list_conversations(
+                self._conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=cursor
+            )
             cursor = page.next_cursor
         self._page_cursor = cursor
 
@@ -40,29 +41,47 @@ class ChatstoreAsync:
         pair = new_messages([("user", USER_TEXT), ("assistant", ASSISTANT_TEXT)])
 
         def last50(cid: int) -> Operation:
-            return Operation(lambda: q.get_messages(conn, user_id=SPECIAL_USER,
-                                                    conversation_id=cid, limit=50))
+            return Operation(
+                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=cid, limit=50)
+            )
 
         async def new_doomed() -> None:
             self._doomed.append(replenish.chatstore_conversation(self._raw, WRITER_USER, 1000))
 
         return {
-            "append_one": Operation(lambda: q.append_message(
-                conn, user_id=WRITER_USER, conversation_id=self._target, role="user",
-                content=USER_TEXT)),
-            "append_pair": Operation(lambda: q.append_messages(
-                conn, user_id=WRITER_USER, conversation_id=self._target, messages=pair)),
+            "append_one": Operation(
+                lambda: q.append_message(
+                    conn,
+                    user_id=WRITER_USER,
+                    conversation_id=self._target,
+                    role="user",
+                    content=USER_TEXT,
+                )
+            ),
+            "append_pair": Operation(
+                lambda: q.append_messages(
+                    conn, user_id=WRITER_USER, conversation_id=self._target, messages=pair
+                )
+            ),
             "last50_of_50": last50(fx.conv_50),
             "last50_of_10000": last50(fx.conv_10000),
-            "whole_1000": Operation(lambda: q.get_messages(
-                conn, user_id=SPECIAL_USER, conversation_id=fx.conv_1000)),
-            "list_recent_20": Operation(lambda: q.list_conversations(
-                conn, user_id=HEAVY_USER, limit=PAGE_SIZE)),
-            "list_page_50": Operation(lambda: q.list_conversations(
-                conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=self._page_cursor)),
-            "delete_1000": Operation(lambda: q.delete_conversation(
-                conn, user_id=WRITER_USER, conversation_id=self._doomed.pop()),
-                prepare=new_doomed),
+            "whole_1000": Operation(
+                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=fx.conv_1000)
+            ),
+            "list_recent_20": Operation(
+                lambda: q.list_conversations(conn, user_id=HEAVY_USER, limit=PAGE_SIZE)
+            ),
+            "list_page_50": Operation(
+                lambda: q.list_conversations(
+                    conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=self._page_cursor
+                )
+            ),
+            "delete_1000": Operation(
+                lambda: q.delete_conversation(
+                    conn, user_id=WRITER_USER, conversation_id=self._doomed.pop()
+                ),
+                prepare=new_doomed,
+            ),
         }
 
     async def close(self) -> None:

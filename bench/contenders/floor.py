@@ -14,18 +14,30 @@ from bench import replenish
 from bench.contenders.base import ASSISTANT_TEXT, USER_TEXT, Operation, Unsupported
 from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRITER_USER, Fixtures
 
-APPEND_ONE = ("INSERT INTO messages (conversation_id, user_id, role, content)"
-              " VALUES (%s, %s, %s, %s) RETURNING id, created_at")
-APPEND_PAIR = ("INSERT INTO messages (conversation_id, user_id, role, content)"
-               " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s) RETURNING id, created_at")
-LAST_N = ("SELECT id, role, content, created_at FROM messages"
-          " WHERE conversation_id = %s AND user_id = %s ORDER BY id DESC LIMIT %s")
-WHOLE = ("SELECT id, role, content, created_at FROM messages"
-         " WHERE conversation_id = %s AND user_id = %s ORDER BY id")
-LIST_FIRST = ("SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
-              " ORDER BY updated_at DESC, id DESC LIMIT %s")
-LIST_AFTER = ("SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
-              " AND (updated_at, id) < (%s, %s) ORDER BY updated_at DESC, id DESC LIMIT %s")
+APPEND_ONE = (
+    "INSERT INTO messages (conversation_id, user_id, role, content)"
+    " VALUES (%s, %s, %s, %s) RETURNING id, created_at"
+)
+APPEND_PAIR = (
+    "INSERT INTO messages (conversation_id, user_id, role, content)"
+    " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s) RETURNING id, created_at"
+)
+LAST_N = (
+    "SELECT id, role, content, created_at FROM messages"
+    " WHERE conversation_id = %s AND user_id = %s ORDER BY id DESC LIMIT %s"
+)
+WHOLE = (
+    "SELECT id, role, content, created_at FROM messages"
+    " WHERE conversation_id = %s AND user_id = %s ORDER BY id"
+)
+LIST_FIRST = (
+    "SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
+    " ORDER BY updated_at DESC, id DESC LIMIT %s"
+)
+LIST_AFTER = (
+    "SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
+    " AND (updated_at, id) < (%s, %s) ORDER BY updated_at DESC, id DESC LIMIT %s"
+)
 DELETE = "DELETE FROM conversations WHERE user_id = %s AND id = %s"
 
 
@@ -58,25 +70,39 @@ class Floor:
         if cursor is None:
             return self.conn.execute(LIST_FIRST, (HEAVY_USER, PAGE_SIZE), prepare=True).fetchall()
         return self.conn.execute(
-            LIST_AFTER, (HEAVY_USER, *cursor, PAGE_SIZE), prepare=True).fetchall()
+            LIST_AFTER, (HEAVY_USER, *cursor, PAGE_SIZE), prepare=True
+        ).fetchall()
 
     def operations(self) -> dict[str, Operation | Unsupported]:
         conn, fx = self.conn, self._fx
 
         def append_one() -> object:
-            return conn.execute(APPEND_ONE, (self._target, WRITER_USER, "user", USER_TEXT),
-                                prepare=True).fetchone()
+            return conn.execute(
+                APPEND_ONE, (self._target, WRITER_USER, "user", USER_TEXT), prepare=True
+            ).fetchone()
 
         def append_pair() -> object:
-            return conn.execute(APPEND_PAIR, (
-                self._target, WRITER_USER, "user", USER_TEXT,
-                self._target, WRITER_USER, "assistant", ASSISTANT_TEXT), prepare=True).fetchall()
+            return conn.execute(
+                APPEND_PAIR,
+                (
+                    self._target,
+                    WRITER_USER,
+                    "user",
+                    USER_TEXT,
+                    self._target,
+                    WRITER_USER,
+                    "assistant",
+                    ASSISTANT_TEXT,
+                ),
+                prepare=True,
+            ).fetchall()
 
         def last50(cid: int) -> Operation:
             def run() -> object:
                 rows = conn.execute(LAST_N, (cid, SPECIAL_USER, 50), prepare=True).fetchall()
                 rows.reverse()
                 return rows
+
             return Operation(run)
 
         def whole() -> object:

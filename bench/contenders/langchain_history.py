@@ -25,8 +25,10 @@ class LangchainHistory:
     description = "langchain-postgres PostgresChatMessageHistory (psycopg 3, jsonb rows)"
 
     def __init__(self) -> None:
-        self.notes = ["reads every message of a history (no LIMIT); last 50 = slice in Python",
-                      "connection in autocommit mode (its commit() calls become no-ops)"]
+        self.notes = [
+            "reads every message of a history (no LIMIT); last 50 = slice in Python",
+            "connection in autocommit mode (its commit() calls become no-ops)",
+        ]
 
     def setup(self, dsn: str, fixtures: Fixtures) -> None:
         self._conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
@@ -35,8 +37,7 @@ class LangchainHistory:
         self._doomed: list[str] = []
 
     def _history(self, session_id: str) -> PostgresChatMessageHistory:
-        return PostgresChatMessageHistory(LANGCHAIN_TABLE, session_id,
-                                          sync_connection=self._conn)
+        return PostgresChatMessageHistory(LANGCHAIN_TABLE, session_id, sync_connection=self._conn)
 
     def _last(self, cid: int, n: int | None) -> list[BaseMessage]:
         messages = self._history(langchain_session_id(cid)).get_messages()
@@ -53,15 +54,17 @@ class LangchainHistory:
 
         return {
             "append_one": Operation(lambda: append([HumanMessage(content=USER_TEXT)])),
-            "append_pair": Operation(lambda: append([HumanMessage(content=USER_TEXT),
-                                                     AIMessage(content=ASSISTANT_TEXT)])),
+            "append_pair": Operation(
+                lambda: append([HumanMessage(content=USER_TEXT), AIMessage(content=ASSISTANT_TEXT)])
+            ),
             "last50_of_50": Operation(lambda: self._last(fx.conv_50, 50)),
             "last50_of_10000": Operation(lambda: self._last(fx.conv_10000, 50)),
             "whole_1000": Operation(lambda: self._last(fx.conv_1000, None)),
             "list_recent_20": NO_LISTING,
             "list_page_50": NO_LISTING,
-            "delete_1000": Operation(lambda: self._history(self._doomed.pop()).clear(),
-                                     prepare=new_doomed),
+            "delete_1000": Operation(
+                lambda: self._history(self._doomed.pop()).clear(), prepare=new_doomed
+            ),
         }
 
     def close(self) -> None:

@@ -29,8 +29,9 @@ def _now() -> datetime:
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
 
-    id: int | None = Field(default=None, sa_column=Column(
-        BigInteger, Identity(always=True), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
     user_id: str = Field(primary_key=True)
     title: str | None = None
     created_at: datetime = Field(default_factory=_now, nullable=False)
@@ -40,8 +41,9 @@ class Conversation(SQLModel, table=True):
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
 
-    id: int | None = Field(default=None, sa_column=Column(
-        BigInteger, Identity(always=True), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
     conversation_id: int = Field(primary_key=True)
     user_id: str = Field(nullable=False)
     role: str = Field(nullable=False)
@@ -68,11 +70,14 @@ class SQLModelORM:
 
     def _append(self, texts: list[tuple[str, str]]) -> list[Message]:
         with Session(self._engine) as session:
-            conversation = session.get(Conversation, {"user_id": WRITER_USER,
-                                                      "id": self._target})
+            conversation = session.get(Conversation, {"user_id": WRITER_USER, "id": self._target})
             assert conversation is not None
-            messages = [Message(conversation_id=self._target, user_id=WRITER_USER,
-                                role=role, content=content) for role, content in texts]
+            messages = [
+                Message(
+                    conversation_id=self._target, user_id=WRITER_USER, role=role, content=content
+                )
+                for role, content in texts
+            ]
             for message in messages:
                 session.add(message)
             conversation.updated_at = _now()
@@ -84,26 +89,31 @@ class SQLModelORM:
 
     def _history(self, cid: int, limit: int | None) -> list[Message]:
         with Session(self._engine) as session:
-            stmt = select(Message).where(Message.conversation_id == cid,
-                                         Message.user_id == SPECIAL_USER)
+            stmt = select(Message).where(
+                Message.conversation_id == cid, Message.user_id == SPECIAL_USER
+            )
             if limit is None:
                 return list(session.exec(stmt.order_by(Message.created_at)).all())
-            rows = list(session.exec(
-                stmt.order_by(Message.created_at.desc()).limit(limit)).all())  # type: ignore[attr-defined]
+            rows = list(session.exec(stmt.order_by(Message.created_at.desc()).limit(limit)).all())  # type: ignore[attr-defined]
             rows.reverse()
             return rows
 
     def _listing(self, page: int) -> list[Conversation]:
         with Session(self._engine) as session:
-            stmt = (select(Conversation).where(Conversation.user_id == HEAVY_USER)
-                    .order_by(Conversation.updated_at.desc())  # type: ignore[attr-defined]
-                    .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+            stmt = (
+                select(Conversation)
+                .where(Conversation.user_id == HEAVY_USER)
+                .order_by(Conversation.updated_at.desc())  # type: ignore[attr-defined]
+                .offset((page - 1) * PAGE_SIZE)
+                .limit(PAGE_SIZE)
+            )
             return list(session.exec(stmt).all())
 
     def _delete(self) -> None:
         with Session(self._engine) as session:
-            conversation = session.get(Conversation, {"user_id": WRITER_USER,
-                                                      "id": self._doomed.pop()})
+            conversation = session.get(
+                Conversation, {"user_id": WRITER_USER, "id": self._doomed.pop()}
+            )
             assert conversation is not None
             session.delete(conversation)
             session.commit()
