@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint schema demo clean
+.PHONY: install test soak lint schema demo bench bench-full clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,13 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# The bounded soak run (about a minute), excluded from `make test`.
+soak: $(STAMP)
+	$(BIN)/pytest -m soak
+
 lint: $(STAMP)
-	$(BIN)/ruff check chatstore tests
-	$(BIN)/ruff format --check chatstore tests
+	$(BIN)/ruff check chatstore tests tools bench
+	$(BIN)/ruff format --check chatstore tests tools bench
 	$(BIN)/mypy
 	$(BIN)/squawk sql/migrations/*.sql
 
@@ -31,6 +35,21 @@ schema: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m chatstore.demo
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+# Quick run (about 3 minutes): 100k and 1M messages, every contender, concurrency,
+# bulk-import memory. Writes docs/benchmarks.md, docs/benchmarks.png, bench/results.json.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+# Adds the 10M-message scale (loading it takes several minutes).
+bench-full: $(BENCH_STAMP)
+	$(BIN)/python -m bench --full
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
