@@ -1,0 +1,187 @@
+"""Every bad input gets InvalidInput before any SQL runs, and the database is unchanged.
+
+"Before any SQL runs" is proved by calling again on a closed connection: a call that
+reached the database would raise Unavailable there, not InvalidInput.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from chatstore.errors import InvalidInput
+from tests import _helpers
+from tests._helpers import Store, snapshot, user
+
+store = _helpers.store
+
+CONV = object()  # stands for the test conversation's id
+TASK = object()  # stands for the test task's id
+
+
+def _cursor(version: int, micros: int, conversation_id: int) -> str:
+    raw = struct.pack(">Bqq", version, micros, conversation_id)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+LONG = "x" * 32_001
+BAD_IDS: list[object] = [0, -1, 2**63, True, "1", 1.0, None]
+
+CASES: dict[str, list[dict[str, Any]]] = {
+    "create_user": [
+        {"id": "", "email": "a@example.com"},
+        {"id": "has space", "email": "a@example.com"},
+        {"id": "x" * 256, "email": "a@example.com"},
+        {"id": "nul\x00", "email": "a@example.com"},
+        {"id": 7, "email": "a@example.com"},
+        {"id": "new", "email": "no-at-sign"},
+        {"id": "new", "email": "a@b@c"},
+        {"id": "new", "email": "a@example.com\x00"},
+        {"id": "new", "email": "x" * 320 + "@example.com"},
+        {"id": "new", "email": "a@example.com", "name": "n" * 201},
+        {"id": "new", "email": "a@example.com", "name": "nul\x00"},
+    ],
+    "get_user": [{"user_id": "ann\x00"}, {"user_id": 1}],
+    "delete_user": [{"user_id": "ann\x00"}, {"user_id": None}],
+    "create_conversation": [
+        {"user_id": "ann", "title": ""},
+        {"user_id": "ann", "title": " \t\n "},
+        {"user_id": "ann", "title": "t" * 201},
+        {"user_id": "ann", "title": "nul\x00"},
+        {"user_id": "ann", "title": 5},
+        {"user_id": "ann\x00"},
+    ],
+    "get_conversation": [{"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS],
+    "rename_conversation": [
+        {"user_id": "ann", "conversation_id": CONV, "title": "   "},
+        {"user_id": "ann", "conversation_id": CONV, "title": "t" * 201},
+        {"user_id": "ann", "conversation_id": CONV, "title": "a\x00b"},
+        {"user_id": "ann", "conversation_id": CONV, "title": None},
+        *({"user_id": "ann", "conversation_id": bad, "title": "ok"} for bad in BAD_IDS),
+    ],
+    "delete_conversation": [{"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS],
+    "list_conversations": [
+        *({"user_id": "ann", "limit": bad} for bad in (0, -1, 101, True, "5", 2.0, None)),
+        *(
+            {"user_id": "ann", "cursor": bad}
+            for bad in (
+                "",
+                "garbage",
+                "!" * 23,
+                _cursor(1, 0, 1) + "=",  # padded
+                _cursor(1, 0, 1) + "A",  # too long
+                _cursor(2, 0, 1),  # unknown version
+                _cursor(1, 0, 0),  # id out of range
+                _cursor(1, 2**62, 1),  # no such time
+                _cursor(1, 0, 1)[:-1] + "B",  # non-canonical last character
+                12345,
+                b"bytes",
+            )
+        ),
+    ],
+    "append_message": [
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "role": "user", "content": bad}
+            for bad in ("", "   \n\t", LONG, "a\x00b", None, 42)
+        ),
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "role": bad, "content": "hi"}
+            for bad in ("system", "User", "", None, "tool")
+        ),
+        *(
+            {"user_id": "ann", "conversation_id": bad, "role": "user", "content": "hi"}
+            for bad in BAD_IDS
+        ),
+    ],
+    "append_messages": [
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "messages": bad}
+            for bad in (
+                [],
+                "user",
+                [("user",)],
+                [("user", "a", "b")],
+                ["ua"],
+                [("user", "ok"), ("system", "bad")],
+                [("user", "ok"), ("assistant", "  ")],
+                [("user", "ok"), ("assistant", LONG)],
+                [("user", "ok"), ("assistant", "nul\x00")],
+                [("user", "ok")] * 1001,
+                None,
+            )
+        ),
+        {"user_id": "ann", "conversation_id": 0, "messages": [("user", "ok")]},
+    ],
+    "get_messages": [
+        *({"user_id": "ann", "conversation_id": CONV, "limit": bad} for bad in (0, 1001, True)),
+        *({"user_id": "ann", "conversation_id": CONV, "before_id": bad} for bad in (0, "9")),
+        *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
+    ],
+    "add_task": [
+        {"user_id": "ann", "title": ""},
+        {"user_id": "ann", "title": "  "},
+        {"user_id": "ann", "title": "t" * 201},
+        {"user_id": "ann", "title": "a\x00"},
+        {"user_id": "ann", "title": "ok", "description": "d" * 10_001},
+        {"user_id": "ann", "title": "ok", "description": "nul\x00"},
+    ],
+    "list_tasks": [{"user_id": "ann", "status": bad} for bad in ("done", "", None, "ALL")],
+    "get_task": [{"user_id": "ann", "task_id": bad} for bad in BAD_IDS],
+    "update_task": [
+        {"user_id": "ann", "task_id": TASK},
+        {"user_id": "ann", "task_id": TASK, "title": " "},
+        {"user_id": "ann", "task_id": TASK, "title": "t" * 201},
+        {"user_id": "ann", "task_id": TASK, "description": "d" * 10_001},
+        {"user_id": "ann", "task_id": TASK, "description": "\x00"},
+        *({"user_id": "ann", "task_id": bad, "title": "ok"} for bad in BAD_IDS),
+    ],
+    "complete_task": [{"user_id": "ann", "task_id": bad} for bad in BAD_IDS],
+    "delete_task": [{"user_id": "ann", "task_id": bad} for bad in BAD_IDS],
+}
+
+
+@pytest.fixture
+async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
+    """The same API on a closed connection of the same kind."""
+    if store.kind == "sync":
+        sync_conn = psycopg.connect(db_dsn)
+        sync_conn.close()
+        yield Store(store.module, sync_conn, store.kind)
+    else:
+        async_conn = await psycopg.AsyncConnection.connect(db_dsn)
+        await async_conn.close()
+        yield Store(store.module, async_conn, store.kind)
+
+
+@pytest.mark.parametrize("function", sorted(CASES))
+async def test_bad_input_is_invalid_input_before_any_sql_and_changes_nothing(
+    store: Store, closed: Store, conn: psycopg.Connection, function: str
+) -> None:
+    await user(store, "ann")
+    conversation = await store.create_conversation(user_id="ann")
+    await store.append_message(
+        user_id="ann", conversation_id=conversation.id, role="user", content="first"
+    )
+    task = await store.add_task(user_id="ann", title="a task")
+    before = snapshot(conn)
+    for case in CASES[function]:
+        kwargs = {
+            k: conversation.id if v is CONV else task.id if v is TASK else v
+            for k, v in case.items()
+        }
+        for api in (store, closed):
+            with pytest.raises(InvalidInput) as caught:
+                await getattr(api, function)(**kwargs)
+            assert str(caught.value), kwargs
+    assert snapshot(conn) == before
+
+
+async def test_every_function_has_bad_input_cases() -> None:
+    from chatstore import aio
+
+    assert set(CASES) == set(aio.__all__)
