@@ -165,14 +165,20 @@ REFUSED: list[LiteralString] = [
 ]
 
 
-@pytest.mark.parametrize("statement", REFUSED)
 def test_rls_the_app_role_may_not_change_messages_truncate_or_run_ddl(
-    conn: psycopg.Connection, app: psycopg.Connection, statement: LiteralString
+    conn: psycopg.Connection, app: psycopg.Connection
 ) -> None:
     _seed(conn)
     before = {t: _rows(conn, t) for t in USER_TABLES}
-    with pytest.raises(pg_errors.InsufficientPrivilege), rls.acting_as(app, user_id="alice"):
-        app.execute(statement)
+    allowed = []
+    for statement in REFUSED:
+        try:
+            with rls.acting_as(app, user_id="alice"):
+                app.execute(statement)
+        except pg_errors.InsufficientPrivilege:
+            continue
+        allowed.append(statement)
+    assert allowed == []
     assert {t: _rows(conn, t) for t in USER_TABLES} == before
 
 
