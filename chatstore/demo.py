@@ -12,6 +12,7 @@ messages and times reading them back, and deletes the conversation.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from psycopg import sql
 from chatstore import devserver, migrations
 from chatstore import queries as q
 from chatstore.errors import NotFound
+from chatstore.models import Role
 
 T = TypeVar("T")
 
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     server = devserver.server_dsn()
     where = (
         "CHATSTORE_DSN"
-        if server == devserver.os.environ.get(devserver.DSN_ENV)
+        if server == os.environ.get(devserver.DSN_ENV)
         else ("embedded PostgreSQL (pgserver)")
     )
     dsn = devserver.create_database(server, args.dbname)
