@@ -125,7 +125,9 @@ def walk(conn: psycopg.Connection) -> None:
             raise SystemExit(f"❌ {attempt} let {INTRUDER!r} reach {USER!r}'s conversation")
 
     heading("Performance: 100 messages")
-    pairs = [("user" if i % 2 == 0 else "assistant", f"Test message {i}") for i in range(100)]
+    pairs: list[tuple[Role, str]] = [
+        ("user" if i % 2 == 0 else "assistant", f"Test message {i}") for i in range(100)
+    ]
     appended, ms = timed(
         lambda: q.append_messages(
             conn, user_id=USER, conversation_id=conversation.id, messages=pairs
