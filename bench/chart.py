@@ -24,6 +24,7 @@ def draw(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     scales = results["scales"]
     ops = [op for op in OPERATIONS if any(op in sc["operations"] for sc in scales)]
@@ -46,6 +47,8 @@ def draw(results: dict[str, Any], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("messages stored", fontsize=8)
         ax.set_ylabel("median ms", fontsize=8)
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(ops) :]:

@@ -36,12 +36,14 @@ from bench.fixtures import (
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 MESSAGE_GAP = timedelta(seconds=20)
 COPY_CHUNK_BYTES = 1 << 20
+TAIL = 50
 
 
 @dataclass(frozen=True)
 class PlannedConversation:
     user_id: str
     message_count: int
+    same_tail: bool = False  # last TAIL messages identical across such conversations
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,9 @@ class Loader:
     def load_special(self) -> Fixtures:
         """The conversations of 50, 1,000 and 10,000 messages and the heavy lister."""
         plans = [
-            PlannedConversation(SPECIAL_USER, 50),
-            PlannedConversation(SPECIAL_USER, 1_000),
-            PlannedConversation(SPECIAL_USER, 10_000),
+            PlannedConversation(SPECIAL_USER, 50, same_tail=True),
+            PlannedConversation(SPECIAL_USER, 1_000, same_tail=True),
+            PlannedConversation(SPECIAL_USER, 10_000, same_tail=True),
         ] + [PlannedConversation(HEAVY_USER, 4)] * HEAVY_CONVERSATIONS
         ids = self._load(plans, extra_users=[SPECIAL_USER, HEAVY_USER, WRITER_USER])
         return Fixtures(conv_50=ids[0], conv_1000=ids[1], conv_10000=ids[2])
@@ -162,7 +164,7 @@ class Loader:
     def _copy_conversations_and_messages(
         self, plans: list[PlannedConversation], conv_ids: list[int], next_msg: int
     ) -> None:
-        rng, text = self._rng, self._text
+        rng = self._rng
         starts = [EPOCH + timedelta(seconds=rng.randrange(365 * 86_400)) for _ in plans]
         with self._conn.cursor().copy(
             "COPY conversations (id, user_id, title, created_at, updated_at) FROM STDIN"
@@ -181,8 +183,14 @@ class Loader:
             size = 0
             msg_id = next_msg
             for conv_id, plan, start in zip(conv_ids, plans, starts, strict=True):
+                text = self._text
+                tail_from = plan.message_count - TAIL if plan.same_tail else plan.message_count
                 for i in range(plan.message_count):
                     role = "user" if i % 2 == 0 else "assistant"
+                    if i == tail_from:
+                        # The same last 50 texts, so that reading the last 50 of a long and
+                        # of a short conversation moves the same bytes.
+                        text = TextSource(seed=TAIL)
                     body = text.text(role)
                     buf.append(
                         f"{msg_id}\t{conv_id}\t{(start + MESSAGE_GAP * i).isoformat()}"

@@ -134,6 +134,7 @@ def measure_scale(
     )
     out: dict[str, Any] = {
         "total_messages": scale,
+        "load_average_before": os.getloadavg(),
         "data": machine.data_size(dsn),
         "load_seconds": round(load.seconds, 1),
         "load_added": load.added_messages,
@@ -156,4 +157,5 @@ def measure_scale(
             log(f"  {op:16s} {time.perf_counter() - t0:5.1f}s  {line}")
     finally:
         interleave.stop_workers(handles)
+    out["load_average_after"] = os.getloadavg()
     return out
