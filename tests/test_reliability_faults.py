@@ -477,3 +477,39 @@ def test_fault_a_migration_survives_losing_the_connection_that_records_it(
         ).fetchone()
     assert probe == (recorded == (1,),), "applied and recorded, or neither"
     assert raised == []
+
+
+# --- the cluster-wide role of migration 0005, on a server of our own ---------------------
+
+
+def _role_exists(dsn: str) -> bool:
+    with psycopg.connect(dsn) as c:
+        row = c.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'chatstore_app'").fetchone()
+    return row == (1,)
+
+
+def test_rls_rollback_drops_chatstore_app_only_when_no_database_or_member_uses_it(
+    private_server: PrivateServer,
+) -> None:
+    server = private_server.dsn
+    with (
+        devserver.scratch_database(server, f"chatstore_a_{uuid.uuid4().hex[:8]}") as one,
+        devserver.scratch_database(server, f"chatstore_b_{uuid.uuid4().hex[:8]}") as two,
+    ):
+        migrations.apply(one)
+        migrations.apply(two)  # the role exists already: reused
+        migrations.rollback(one, steps=1)
+        assert _role_exists(server), "database two still uses it"
+        with psycopg.connect(server, autocommit=True) as c:
+            c.execute("CREATE ROLE chatstore_svc_member LOGIN IN ROLE chatstore_app")
+        try:
+            migrations.rollback(two, steps=1)
+            assert _role_exists(server), "a service's login role is still a member"
+        finally:
+            with psycopg.connect(server, autocommit=True) as c:
+                c.execute("DROP ROLE chatstore_svc_member")
+        migrations.apply(one)
+        migrations.rollback(one, steps=1)
+        assert not _role_exists(server), "unused: dropped with the last rollback"
+        migrations.apply(one)
+        assert _role_exists(server)
