@@ -16,6 +16,7 @@ from typing import Any, Final, TypeVar
 import psycopg
 import pydantic
 from psycopg import errors as pg_errors
+from psycopg.types.numeric import Int8
 
 from chatstore.errors import (
     AlreadyExists,
@@ -99,11 +100,13 @@ def optional_title(value: object) -> str | None:
 
 
 def record_id(value: object, what: str) -> int:
+    """An id, sent as bigint whatever its size: one prepared statement per query, where a
+    plain int would be sent as smallint, integer or bigint and prepared up to three times."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an integer")
     if not 1 <= value <= BIGINT_MAX:
         raise InvalidInput(f"{what} must be between 1 and {BIGINT_MAX}")
-    return value
+    return Int8(value)
 
 
 def optional_record_id(value: object, what: str) -> int | None:
@@ -113,7 +116,7 @@ def optional_record_id(value: object, what: str) -> int | None:
 def limit(value: object, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidInput(f"limit must be an integer from 1 to {maximum}")
-    return value
+    return Int8(value)
 
 
 def optional_limit(value: object, maximum: int) -> int | None:
@@ -168,6 +171,11 @@ _CURSOR_VERSION: Final = 1
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{23}")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def bigint(value: int) -> int:
+    """``value`` sent as a bigint parameter (see :func:`record_id`)."""
+    return Int8(value)
 
 
 def encode_cursor(updated_at: datetime, conversation_id: int) -> str:

@@ -164,8 +164,8 @@ async def list_conversations(
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
         "before_updated_at": None if before is None else before[0],
-        "before_id": None if before is None else before[1],
-        "limit": page + 1,
+        "before_id": None if before is None else _core.bigint(before[1]),
+        "limit": _core.bigint(page + 1),
     }
     rows = await _run(conn, "list_conversations", params)
     if not rows:

@@ -160,8 +160,8 @@ def list_conversations(
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
         "before_updated_at": None if before is None else before[0],
-        "before_id": None if before is None else before[1],
-        "limit": page + 1,
+        "before_id": None if before is None else _core.bigint(before[1]),
+        "limit": _core.bigint(page + 1),
     }
     rows = _run(conn, "list_conversations", params)
     if not rows:

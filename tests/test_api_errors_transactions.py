@@ -151,7 +151,10 @@ async def test_statements_are_prepared_unless_disabled_for_pgbouncer(
     db_dsn: str, kind: str, threshold: int | None
 ) -> None:
     """prepare_threshold=0 prepares at once; None (PgBouncer transaction mode) never."""
-    count = "SELECT count(*) FROM pg_prepared_statements"
+    count = (
+        "SELECT count(*), count(*) FILTER (WHERE parameter_types && '{smallint,integer}')"
+        " FROM pg_prepared_statements"
+    )
     if kind == "sync":
         with psycopg.connect(db_dsn, autocommit=True, prepare_threshold=threshold) as conn:
             api = Store(queries, conn, kind)
@@ -167,6 +170,7 @@ async def test_statements_are_prepared_unless_disabled_for_pgbouncer(
             row = await (await aconn.execute(count, prepare=False)).fetchone()
     assert row is not None
     assert (row[0] > 5) if threshold == 0 else (row[0] == 0)
+    assert row[1] == 0, "ids and limits are sent as bigint: one statement per query"
 
 
 @pytest.fixture(params=["sync", "async"])
