@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check chatstore tests tools bench
 	$(BIN)/ruff format --check chatstore tests tools bench
 	$(BIN)/mypy
+	$(BIN)/python tools/async_to_sync.py --check
 	$(BIN)/squawk sql/migrations/*.sql
 
 # Regenerate sql/schema.sql from the migrations (tests fail when it is stale).

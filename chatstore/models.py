@@ -1,7 +1,7 @@
 """The records chatstore returns: frozen pydantic models, one per table, and a page.
 
 They are built from rows in one ``TypeAdapter(list[Model])`` pass per result (the
-fastest way measured, see docs/decisions-queries.md), never from user input: inputs are
+fastest way measured, see docs/decisions.md), never from user input: inputs are
 checked by the query functions before any SQL runs.
 """
 
