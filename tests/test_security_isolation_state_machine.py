@@ -1,0 +1,460 @@
+"""Tenant isolation, stateful: three users perform random sequences of every operation,
+including on each other's ids; a model in memory predicts every result, and after every
+step the whole database equals the model. So no operation of one user ever reads,
+changes or deletes another's data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from chatstore import queries
+from chatstore.errors import AlreadyExists, InvalidInput, NotFound
+from chatstore.models import Message, Role, TaskStatus
+
+USERS = ("alice", "bob", "carol")
+EXAMPLES = 30
+STEPS = 120
+
+# Text a user may type, with the characters that tend to break things; blank or
+# over-long text is drawn too (InvalidInput).
+_typed = st.text(alphabet="ab z\n\t🙂\u202e'\";%\\é", min_size=1, max_size=30)
+text = st.one_of(
+    _typed,
+    _typed,
+    _typed,
+    st.sampled_from(["   ", "\n", "x" * 201, "'; DROP TABLE messages; --"]),
+)
+roles: st.SearchStrategy[Role] = st.sampled_from(["user", "assistant"])
+users = st.sampled_from(USERS)
+OWNER = "<owner>"  # the record's own owner, resolved when the rule runs
+callers = st.sampled_from([*USERS, OWNER, OWNER, OWNER])
+statuses: st.SearchStrategy[TaskStatus] = st.sampled_from(["all", "pending", "completed"])
+
+
+def title_from(content: str) -> str | None:
+    """What chatstore_title_from() makes of a first user message (ASCII whitespace)."""
+    folded = re.sub(r"[ \t\n\r\f\v]+", " ", content[:1000]).strip(" ")
+    return folded[:200].strip(" ") or None
+
+
+def valid_title(value: str) -> str | None:
+    stripped = value.strip()
+    return stripped if 1 <= len(stripped) <= 200 else None
+
+
+@dataclass
+class Conv:
+    owner: str
+    title: str | None
+    messages: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Task:
+    owner: str
+    title: str
+    description: str | None
+    completed: bool = False
+
+
+def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
+    class Isolation(RuleBasedStateMachine):
+        conversations = Bundle("conversations")
+        tasks = Bundle("tasks")
+
+        def __init__(self) -> None:
+            super().__init__()
+            conn.execute("TRUNCATE users, tasks, conversations, messages")
+            self.users: dict[str, str | None] = {}
+            self.convs: dict[int, Conv] = {}
+            self.task_model: dict[int, Task] = {}
+
+        # --- users ---------------------------------------------------------------------
+
+        @initialize()
+        def two_users(self) -> None:
+            for uid in USERS[:2]:
+                self.create_user(uid, None)
+
+        @rule(uid=users, name=st.one_of(st.none(), text))
+        def create_user(self, uid: str, name: str | None) -> None:
+            email = f"{uid}@example.com"
+            if name is not None and len(name) > 200:
+                self._invalid(queries.create_user, id=uid, email=email, name=name)
+                return
+            if uid in self.users:
+                try:
+                    queries.create_user(conn, id=uid, email=email, name=name)
+                except AlreadyExists:
+                    return
+                raise AssertionError("a second user with the same id")
+            user = queries.create_user(conn, id=uid, email=email, name=name)
+            assert (user.id, user.email, user.name) == (uid, email, name)
+            self.users[uid] = name
+
+        @rule(uid=users)
+        def get_user(self, uid: str) -> None:
+            if uid not in self.users:
+                self._not_found(queries.get_user, user_id=uid)
+                return
+            assert queries.get_user(conn, user_id=uid).name == self.users[uid]
+
+        # Rarely, and never the last user: a store with no user left tests little.
+        @precondition(lambda self: len(self.users) >= 2)
+        @rule(uid=users, coin=st.integers(0, 3))
+        def delete_user(self, uid: str, coin: int) -> None:
+            if coin:
+                return
+            if uid not in self.users:
+                self._not_found(queries.delete_user, user_id=uid)
+                return
+            queries.delete_user(conn, user_id=uid)
+            del self.users[uid]
+            self.convs = {k: c for k, c in self.convs.items() if c.owner != uid}
+            self.task_model = {k: t for k, t in self.task_model.items() if t.owner != uid}
+
+        # --- conversations -------------------------------------------------------------
+
+        @rule(target=conversations, uid=users, title=st.one_of(st.none(), st.none(), text))
+        def create_conversation(self, uid: str, title: str | None) -> Any:
+            if title is not None and valid_title(title) is None:
+                self._invalid(queries.create_conversation, user_id=uid, title=title)
+                return multiple()  # nothing for the bundle
+            if uid not in self.users:
+                self._not_found(queries.create_conversation, user_id=uid, title=title)
+                return multiple()  # nothing for the bundle
+            conv = queries.create_conversation(conn, user_id=uid, title=title)
+            assert (conv.user_id, conv.title) == (uid, title and title.strip())
+            self.convs[conv.id] = Conv(uid, conv.title)
+            return conv.id
+
+        def _conv_caller(self, uid: str, cid: int) -> str:
+            conv = self.convs.get(cid)
+            return uid if uid != OWNER else conv.owner if conv is not None else USERS[0]
+
+        def _task_caller(self, uid: str, tid: int) -> str:
+            task = self.task_model.get(tid)
+            return uid if uid != OWNER else task.owner if task is not None else USERS[0]
+
+        @rule(target=conversations, uid=users, first=text)
+        def start_a_chat(self, uid: str, first: str) -> Any:
+            """What a chat endpoint does most: a new conversation and its first message."""
+            cid = self.create_conversation(uid, None)
+            if isinstance(cid, int):
+                self._append(uid, cid, [("user", first)], one=True)
+            return cid
+
+        def _owned(self, uid: str, cid: int) -> Conv | None:
+            conv = self.convs.get(cid)
+            return conv if conv is not None and conv.owner == uid else None
+
+        @rule(uid=callers, cid=conversations)
+        def get_conversation(self, uid: str, cid: int) -> None:
+            uid = self._conv_caller(uid, cid)
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found_or_invalid(
+                    cid, queries.get_conversation, user_id=uid, conversation_id=cid
+                )
+                return
+            got = queries.get_conversation(conn, user_id=uid, conversation_id=cid)
+            assert (got.user_id, got.title) == (uid, self.convs[cid].title)
+
+        @rule(uid=callers, cid=conversations, title=text)
+        def rename_conversation(self, uid: str, cid: int, title: str) -> None:
+            uid = self._conv_caller(uid, cid)
+            call: dict[str, Any] = {"user_id": uid, "conversation_id": cid, "title": title}
+            if cid < 1 or valid_title(title) is None:
+                self._invalid(queries.rename_conversation, **call)
+                return
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found(queries.rename_conversation, **call)
+                return
+            got = queries.rename_conversation(conn, **call)
+            assert got.title == title.strip()
+            self.convs[cid].title = got.title
+
+        @rule(uid=callers, cid=conversations)
+        def delete_conversation(self, uid: str, cid: int) -> None:
+            uid = self._conv_caller(uid, cid)
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found_or_invalid(
+                    cid, queries.delete_conversation, user_id=uid, conversation_id=cid
+                )
+                return
+            queries.delete_conversation(conn, user_id=uid, conversation_id=cid)
+            del self.convs[cid]
+
+        @rule(uid=users, page=st.integers(1, 4))
+        def list_conversations(self, uid: str, page: int) -> None:
+            if uid not in self.users:
+                self._not_found(queries.list_conversations, user_id=uid)
+                return
+            seen: list[Any] = []
+            cursor = None
+            while True:
+                got = queries.list_conversations(conn, user_id=uid, limit=page, cursor=cursor)
+                seen.extend(got.items)
+                if got.next_cursor is None:
+                    break
+                cursor = got.next_cursor
+            assert [c.id for c in seen] == [
+                c.id for c in sorted(seen, key=lambda c: (c.updated_at, c.id), reverse=True)
+            ]
+            assert {c.id for c in seen} == {k for k, c in self.convs.items() if c.owner == uid}
+            assert len(seen) == len({c.id for c in seen})
+
+        @rule(owner=users, other=users)
+        def list_with_another_users_cursor(self, owner: str, other: str) -> None:
+            if owner not in self.users or other not in self.users:
+                return
+            cursor = queries.list_conversations(conn, user_id=owner, limit=1).next_cursor
+            if cursor is None:
+                return
+            got = queries.list_conversations(conn, user_id=other, limit=100, cursor=cursor)
+            mine = {k for k, c in self.convs.items() if c.owner == other}
+            assert {c.id for c in got.items} <= mine
+
+        # --- messages ------------------------------------------------------------------
+
+        def _append(self, uid: str, cid: int, batch: list[tuple[Role, str]], one: bool) -> None:
+            call: dict[str, Any] = {"user_id": uid, "conversation_id": cid}
+            if one:
+                call |= {"role": batch[0][0], "content": batch[0][1]}
+            else:
+                call["messages"] = batch
+            fn = queries.append_message if one else queries.append_messages
+            if cid < 1 or any(not content.strip() for _, content in batch):
+                self._invalid(fn, **call)
+                return
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found(fn, **call)
+                return
+            got: Any = fn(conn, **call)
+            stored: list[Message] = [got] if one else got
+            assert [(m.role, m.content, m.user_id) for m in stored] == [
+                (r, c, uid) for r, c in batch
+            ]
+            conv = self.convs[cid]
+            if conv.title is None:
+                first = next((c for r, c in batch if r == "user"), None)
+                conv.title = None if first is None else title_from(first)
+            conv.messages.extend(batch)
+
+        @rule(uid=callers, cid=conversations, role=roles, content=text)
+        def append_message(self, uid: str, cid: int, role: Role, content: str) -> None:
+            uid = self._conv_caller(uid, cid)
+            self._append(uid, cid, [(role, content)], one=True)
+
+        @rule(
+            uid=callers,
+            cid=conversations,
+            batch=st.lists(st.tuples(roles, text), min_size=1, max_size=4),
+        )
+        def append_messages(self, uid: str, cid: int, batch: list[tuple[Role, str]]) -> None:
+            uid = self._conv_caller(uid, cid)
+            self._append(uid, cid, batch, one=False)
+
+        # A chat is mostly its owner appending: weight those calls.
+        @rule(cid=conversations, role=roles, content=text)
+        def owner_appends_a_message(self, cid: int, role: Role, content: str) -> None:
+            self._append(self._conv_caller(OWNER, cid), cid, [(role, content)], one=True)
+
+        @rule(cid=conversations, batch=st.lists(st.tuples(roles, text), min_size=1, max_size=4))
+        def owner_appends_messages(self, cid: int, batch: list[tuple[Role, str]]) -> None:
+            self._append(self._conv_caller(OWNER, cid), cid, batch, one=False)
+
+        @rule(uid=callers, cid=conversations, limit=st.one_of(st.none(), st.integers(1, 5)))
+        def get_messages(self, uid: str, cid: int, limit: int | None) -> None:
+            uid = self._conv_caller(uid, cid)
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found_or_invalid(
+                    cid, queries.get_messages, user_id=uid, conversation_id=cid, limit=limit
+                )
+                return
+            got = queries.get_messages(conn, user_id=uid, conversation_id=cid, limit=limit)
+            expected = self.convs[cid].messages
+            if limit is not None:
+                expected = expected[-limit:]
+            assert [(m.role, m.content) for m in got] == expected
+
+        # --- tasks ---------------------------------------------------------------------
+
+        @rule(target=tasks, uid=users, title=text, description=st.one_of(st.none(), text))
+        def add_task(self, uid: str, title: str, description: str | None) -> Any:
+            call: dict[str, Any] = {"user_id": uid, "title": title, "description": description}
+            if valid_title(title) is None:
+                self._invalid(queries.add_task, **call)
+                return multiple()  # nothing for the bundle
+            if uid not in self.users:
+                self._not_found(queries.add_task, **call)
+                return multiple()  # nothing for the bundle
+            task = queries.add_task(conn, user_id=uid, title=title, description=description)
+            assert (task.title, task.description, task.completed) == (
+                title.strip(),
+                description,
+                False,
+            )
+            self.task_model[task.id] = Task(uid, task.title, description)
+            return task.id
+
+        def _own_task(self, uid: str, tid: int) -> Task | None:
+            task = self.task_model.get(tid)
+            return task if task is not None and task.owner == uid else None
+
+        @rule(uid=users, status=statuses)
+        def list_tasks(self, uid: str, status: TaskStatus) -> None:
+            if uid not in self.users:
+                self._not_found(queries.list_tasks, user_id=uid, status=status)
+                return
+            got = queries.list_tasks(conn, user_id=uid, status=status)
+            want = [
+                k
+                for k, t in sorted(self.task_model.items())
+                if t.owner == uid and (status == "all" or t.completed == (status == "completed"))
+            ]
+            assert [t.id for t in got] == want
+
+        @rule(uid=callers, tid=tasks)
+        def get_task(self, uid: str, tid: int) -> None:
+            uid = self._task_caller(uid, tid)
+            task = self._own_task(uid, tid)
+            if tid < 1 or task is None:
+                self._not_found_or_invalid(tid, queries.get_task, user_id=uid, task_id=tid)
+                return
+            got = queries.get_task(conn, user_id=uid, task_id=tid)
+            assert (got.title, got.description, got.completed) == (
+                task.title,
+                task.description,
+                task.completed,
+            )
+
+        @rule(uid=callers, tid=tasks, title=st.one_of(st.none(), text), description=text)
+        def update_task(self, uid: str, tid: int, title: str | None, description: str) -> None:
+            uid = self._task_caller(uid, tid)
+            call: dict[str, Any] = {
+                "user_id": uid,
+                "task_id": tid,
+                "title": title,
+                "description": description,
+            }
+            if tid < 1 or (title is not None and valid_title(title) is None):
+                self._invalid(queries.update_task, **call)
+                return
+            task = self._own_task(uid, tid)
+            if task is None:
+                self._not_found(queries.update_task, **call)
+                return
+            got = queries.update_task(conn, **call)
+            if title is not None:
+                task.title = title.strip()
+            task.description = description
+            assert (got.title, got.description) == (task.title, task.description)
+
+        @rule(uid=callers, tid=tasks)
+        def complete_task(self, uid: str, tid: int) -> None:
+            uid = self._task_caller(uid, tid)
+            task = self._own_task(uid, tid)
+            if tid < 1 or task is None:
+                self._not_found_or_invalid(tid, queries.complete_task, user_id=uid, task_id=tid)
+                return
+            assert queries.complete_task(conn, user_id=uid, task_id=tid).completed
+            task.completed = True
+
+        @rule(uid=callers, tid=tasks)
+        def delete_task(self, uid: str, tid: int) -> None:
+            uid = self._task_caller(uid, tid)
+            if tid < 1 or self._own_task(uid, tid) is None:
+                self._not_found_or_invalid(tid, queries.delete_task, user_id=uid, task_id=tid)
+                return
+            queries.delete_task(conn, user_id=uid, task_id=tid)
+            del self.task_model[tid]
+
+        # --- the whole database equals the model, after every step ---------------------
+
+        @invariant()
+        def database_equals_model(self) -> None:
+            db_users: dict[str, str | None] = dict(
+                conn.execute("SELECT id, name FROM users").fetchall()
+            )
+            assert db_users == self.users
+            convs = {
+                cid: (owner, title)
+                for cid, owner, title in conn.execute(
+                    "SELECT id, user_id, title FROM conversations"
+                ).fetchall()
+            }
+            assert convs == {k: (c.owner, c.title) for k, c in self.convs.items()}
+            messages: dict[int, list[tuple[str, str]]] = {k: [] for k in self.convs}
+            for cid, owner, role, content in conn.execute(
+                "SELECT conversation_id, user_id, role, content FROM messages ORDER BY id"
+            ).fetchall():
+                assert owner == self.convs[cid].owner
+                messages[cid].append((role, content))
+            assert messages == {k: c.messages for k, c in self.convs.items()}
+            tasks = {
+                tid: (owner, title, description, completed)
+                for tid, owner, title, description, completed in conn.execute(
+                    "SELECT id, user_id, title, description, completed FROM tasks"
+                ).fetchall()
+            }
+            assert tasks == {
+                k: (t.owner, t.title, t.description, t.completed)
+                for k, t in self.task_model.items()
+            }
+
+        # --- expected refusals ---------------------------------------------------------
+
+        def _not_found(self, fn: Any, **kwargs: Any) -> None:
+            try:
+                fn(conn, **kwargs)
+            except NotFound:
+                return
+            raise AssertionError(f"{fn.__name__}({kwargs}) should be NotFound")
+
+        def _invalid(self, fn: Any, **kwargs: Any) -> None:
+            try:
+                fn(conn, **kwargs)
+            except InvalidInput:
+                return
+            raise AssertionError(f"{fn.__name__}({kwargs}) should be InvalidInput")
+
+        def _not_found_or_invalid(self, record_id: int, fn: Any, **kwargs: Any) -> None:
+            """-1 stands for a record whose creation was refused: not even a valid id."""
+            if record_id < 1:
+                self._invalid(fn, **kwargs)
+            else:
+                self._not_found(fn, **kwargs)
+
+    return Isolation
+
+
+def test_security_no_operation_of_one_user_reads_changes_or_deletes_anothers_data(
+    conn: psycopg.Connection,
+) -> None:
+    run_state_machine_as_test(
+        isolation_machine(conn),
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
