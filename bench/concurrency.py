@@ -3,8 +3,8 @@
 Each client is a thread with its own conversation; it alternates appending one
 message and reading that conversation's last 50, borrowing a pooled connection for
 each call, as a web handler would. One process per contender, unpinned (16 backends
-cannot share one vCPU fairly), contenders alternated, best of the repetitions'
-medians not taken: the median of the repetitions is reported.
+cannot share one vCPU fairly), contenders alternated; the median of the repetitions
+is reported.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def measure(dsn: str, kind: str, clients: int, seconds: float) -> float:
 
 
 def run(
-    dsn: str, *, seconds: float = 2.0, repeats: int = 3, log: Callable[[str], None] = print
+    dsn: str, *, seconds: float = 2.0, repeats: int = 4, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     available = list(KINDS)

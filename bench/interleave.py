@@ -122,6 +122,7 @@ def measure_operation(
         targets[h.name] = min(ceiling, max(budget.min_iterations, min(cap, wanted)))
         samples[h.name] = []
     running = [h for h in active if h.name in targets]
+    block_medians: dict[str, dict[int, float]] = {h.name: {} for h in running}
     rounds = 0
     while True:
         pending = [h for h in running if len(samples[h.name]) < targets[h.name]]
@@ -137,8 +138,25 @@ def measure_operation(
                 targets[h.name] = 0
                 continue
             samples[h.name].extend(reply[1])
+            block_medians[h.name][rounds] = statistics.median(reply[1])
         rounds += 1
     for name, values in samples.items():
         if name not in results and values:
             results[name] = summary(values)
+            paired = paired_ratio(block_medians[name], block_medians.get(BASELINE, {}))
+            if paired is not None:
+                results[name]["paired_ratio"] = paired
     return results
+
+
+BASELINE = "floor"
+
+
+def paired_ratio(blocks: dict[int, float], baseline: dict[int, float]) -> float | None:
+    """Median over rounds of (this block's median / the floor's block median, same round).
+
+    A burst of load from another process lands on the blocks of one round, so this
+    ratio resists noise that a ratio of overall medians can let through.
+    """
+    ratios = [blocks[r] / baseline[r] for r in blocks if r in baseline and baseline[r] > 0]
+    return statistics.median(ratios) if ratios else None

@@ -27,6 +27,17 @@ def _p99(cell: dict[str, Any]) -> str:
     return f"{cell['p99_ms']:.3f}" if "p99_ms" in cell else "-"
 
 
+def _loadavg(scale: dict[str, Any]) -> str:
+    before, after = scale.get("load_average_before"), scale.get("load_average_after")
+    if not before or not after:
+        return "-"
+    return f"{before[0]:.1f} / {after[0]:.1f}"
+
+
+def _paired(cell: dict[str, Any]) -> str:
+    return f"{cell['paired_ratio']:.2f}x" if "paired_ratio" in cell else "-"
+
+
 def _scale_tables(scale: dict[str, Any]) -> list[str]:
     names = [n for n in MODULES if n in scale["contenders"]]
     d = scale["data"]
@@ -63,6 +74,22 @@ def _scale_tables(scale: dict[str, Any]) -> list[str]:
             + " | ".join(_p99(cells.get(k, {})) for k in names)
             + f" | {n} |"
         )
+    if any("paired_ratio" in c for cells in scale["operations"].values() for c in cells.values()):
+        lines += [
+            "",
+            "Paired ratio to the floor (median over rounds of this contender's block median "
+            "over the floor's block median in the same round; resists bursts of load from "
+            "other processes on the machine):",
+            "",
+            "| operation | " + " | ".join(names[1:]) + " |",
+            "|---|" + "---:|" * (len(names) - 1),
+        ]
+        for op, cells in scale["operations"].items():
+            lines.append(
+                f"| {OPERATIONS[op]} | "
+                + " | ".join(_paired(cells.get(k, {})) for k in names[1:])
+                + " |"
+            )
     cannot: dict[str, list[str]] = {}
     for op, cells in scale["operations"].items():
         for name, cell in cells.items():
@@ -140,7 +167,9 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
         f"- Server: {s['version'].split(' on ')[0]}"
         f" ({'embedded pgserver' if s.get('embedded') else 'named by CHATSTORE_DSN'}), "
         f"synchronous_commit={s['synchronous_commit']}, fsync={s['fsync']}, "
-        f"shared_buffers={s['shared_buffers']}, jit={s['jit']}. Appends are durable commits.",
+        f"shared_buffers={s['shared_buffers']}, jit={s['jit']}. Appends are durable commits. "
+        "Autovacuum is off on the measured tables; the loader runs VACUUM (ANALYZE) after "
+        "each load and waits for a quiet server before measuring.",
         f"- Placement: {results['placement']}"
         + (
             " (each measuring process and its server backend pinned to vCPU 0, the "
@@ -180,8 +209,9 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
         "## Data",
         "",
         "| scale | users | conversations | messages | database | "
-        "load s (chatstore tables) | messages/s | peers' copies s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "load s (chatstore tables) | messages/s | peers' copies s | "
+        "machine load average before / after measuring |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for sc in results["scales"]:
         d = sc["data"]
@@ -189,7 +219,7 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
         lines.append(
             f"| {sc['total_messages']:,} | {d['users']:,} | {d['conversations']:,} | "
             f"{d['messages']:,} | {d['database']} | {sc['load_seconds']} | "
-            f"{rate:,.0f} | {sc['peer_copy_seconds']} |"
+            f"{rate:,.0f} | {sc['peer_copy_seconds']} | {_loadavg(sc)} |"
         )
     lines += ["", "## Latency by scale", ""]
     for sc in results["scales"]:

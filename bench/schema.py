@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+from psycopg import sql
 
 from bench.fixtures import AGENTS_MESSAGES_TABLE, AGENTS_SESSIONS_TABLE, LANGCHAIN_TABLE
 from bench.sqlalchemy_urls import async_engine
@@ -42,6 +43,32 @@ def create_agents_tables(dsn: str) -> None:
     asyncio.run(create())
 
 
+BENCH_TABLES = (
+    "users",
+    "conversations",
+    "messages",
+    LANGCHAIN_TABLE,
+    AGENTS_SESSIONS_TABLE,
+    AGENTS_MESSAGES_TABLE,
+)
+
+
+def pause_autovacuum(dsn: str) -> None:
+    """Turn autovacuum off on the measured tables of the throwaway bench database.
+
+    The loader vacuums and analyzes after every load instead; an autovacuum of a
+    10M-row table starting in the middle of one operation's rounds would otherwise
+    land on that operation alone.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in BENCH_TABLES:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                    sql.Identifier(table)
+                )
+            )
+
+
 def create_all(dsn: str) -> dict[str, str]:
     """Create the tables; return, per peer, 'ok' or why it is unavailable."""
     apply_chatstore_migrations(dsn)
@@ -52,4 +79,5 @@ def create_all(dsn: str) -> dict[str, str]:
             status[peer] = "ok"
         except ImportError as exc:
             status[peer] = f"not installed: {exc}"
+    pause_autovacuum(dsn)
     return status

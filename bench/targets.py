@@ -21,6 +21,11 @@ def _median(scale: dict[str, Any], op: str, who: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _paired_note(scale: dict[str, Any], op: str, who: str) -> str:
+    value = scale["operations"].get(op, {}).get(who, {}).get("paired_ratio")
+    return "" if value is None else f" (paired {value:.2f}x)"
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -46,7 +51,9 @@ def check(results: dict[str, Any]) -> list[Verdict]:
                 "not measured"
                 if worst is None
                 else f"worst {worst[0]:.2f}x ({worst[1]}); "
-                + ", ".join(f"{op} {_fmt(r)}" for op, r in ratios.items()),
+                + ", ".join(
+                    f"{op} {_fmt(r)}{_paired_note(big, op, who)}" for op, r in ratios.items()
+                ),
                 None if worst is None else worst[0] <= 1.3,
             )
         )
