@@ -18,7 +18,7 @@ import pytest
 from psycopg import errors as pg_errors
 
 from chatstore import aio, migrations, queries, rls
-from chatstore.errors import InvalidInput, NotFound
+from chatstore.errors import AlreadyExists, InvalidInput, NotFound
 from tests.reliability_support import app_login
 
 USER_TABLES = ("users", "tasks", "conversations", "messages")
@@ -313,6 +313,10 @@ async def test_rls_every_query_function_works_as_the_app_role(
             with pytest.raises(NotFound):
                 await call
         await api.delete_user(user_id="carol")
+    # Unique checks ignore the policies: another user's email is still taken.
+    with pytest.raises(AlreadyExists):
+        async with acting_as("dave"):
+            await api.create_user(id="dave", email="alice@example.com")
     assert _rows(conn, "users") == [("alice",), ("bob",)]
     assert len(_rows(conn, "messages")) == 6
 
