@@ -7,10 +7,12 @@ changes or deletes another's data.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,10 +26,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chatstore import queries
+from chatstore import queries, rls
 from chatstore.errors import AlreadyExists, InvalidInput, NotFound
 from chatstore.models import Message, Role, TaskStatus
+from tests.reliability_support import app_login
 
+T = TypeVar("T")
 USERS = ("alice", "bob", "carol")
 EXAMPLES = 30
 STEPS = 120
@@ -74,7 +78,13 @@ class Task:
     completed: bool = False
 
 
-def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
+def isolation_machine(
+    conn: psycopg.Connection, app: psycopg.Connection | None = None
+) -> type[RuleBasedStateMachine]:
+    """The machine on ``conn`` (the owner); with ``app``, every call runs on that
+    connection of a chatstore_app member instead, inside ``rls.acting_as`` the caller.
+    The model and the checks (made as the owner) are the same."""
+
     class Isolation(RuleBasedStateMachine):
         conversations = Bundle("conversations")
         tasks = Bundle("tasks")
@@ -85,6 +95,14 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             self.users: dict[str, str | None] = {}
             self.convs: dict[int, Conv] = {}
             self.task_model: dict[int, Task] = {}
+
+        def q(self, fn: Callable[..., T], **kwargs: Any) -> T:
+            """Call a query function as the machine's caller."""
+            if app is None:
+                return fn(conn, **kwargs)
+            caller = kwargs["user_id"] if "user_id" in kwargs else kwargs["id"]
+            with rls.acting_as(app, user_id=caller):
+                return fn(app, **kwargs)
 
         # --- users ---------------------------------------------------------------------
 
@@ -101,11 +119,11 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
                 return
             if uid in self.users:
                 try:
-                    queries.create_user(conn, id=uid, email=email, name=name)
+                    self.q(queries.create_user, id=uid, email=email, name=name)
                 except AlreadyExists:
                     return
                 raise AssertionError("a second user with the same id")
-            user = queries.create_user(conn, id=uid, email=email, name=name)
+            user = self.q(queries.create_user, id=uid, email=email, name=name)
             assert (user.id, user.email, user.name) == (uid, email, name)
             self.users[uid] = name
 
@@ -114,7 +132,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if uid not in self.users:
                 self._not_found(queries.get_user, user_id=uid)
                 return
-            assert queries.get_user(conn, user_id=uid).name == self.users[uid]
+            assert self.q(queries.get_user, user_id=uid).name == self.users[uid]
 
         # Rarely, and never the last user: a store with no user left tests little.
         @precondition(lambda self: len(self.users) >= 2)
@@ -125,7 +143,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if uid not in self.users:
                 self._not_found(queries.delete_user, user_id=uid)
                 return
-            queries.delete_user(conn, user_id=uid)
+            self.q(queries.delete_user, user_id=uid)
             del self.users[uid]
             self.convs = {k: c for k, c in self.convs.items() if c.owner != uid}
             self.task_model = {k: t for k, t in self.task_model.items() if t.owner != uid}
@@ -140,7 +158,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if uid not in self.users:
                 self._not_found(queries.create_conversation, user_id=uid, title=title)
                 return multiple()  # nothing for the bundle
-            conv = queries.create_conversation(conn, user_id=uid, title=title)
+            conv = self.q(queries.create_conversation, user_id=uid, title=title)
             assert (conv.user_id, conv.title) == (uid, title and title.strip())
             self.convs[conv.id] = Conv(uid, conv.title)
             return conv.id
@@ -173,7 +191,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
                     cid, queries.get_conversation, user_id=uid, conversation_id=cid
                 )
                 return
-            got = queries.get_conversation(conn, user_id=uid, conversation_id=cid)
+            got = self.q(queries.get_conversation, user_id=uid, conversation_id=cid)
             assert (got.user_id, got.title) == (uid, self.convs[cid].title)
 
         @rule(uid=callers, cid=conversations, title=text)
@@ -186,7 +204,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if cid < 1 or self._owned(uid, cid) is None:
                 self._not_found(queries.rename_conversation, **call)
                 return
-            got = queries.rename_conversation(conn, **call)
+            got = self.q(queries.rename_conversation, **call)
             assert got.title == title.strip()
             self.convs[cid].title = got.title
 
@@ -198,7 +216,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
                     cid, queries.delete_conversation, user_id=uid, conversation_id=cid
                 )
                 return
-            queries.delete_conversation(conn, user_id=uid, conversation_id=cid)
+            self.q(queries.delete_conversation, user_id=uid, conversation_id=cid)
             del self.convs[cid]
 
         @rule(uid=users, page=st.integers(1, 4))
@@ -209,7 +227,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             seen: list[Any] = []
             cursor = None
             while True:
-                got = queries.list_conversations(conn, user_id=uid, limit=page, cursor=cursor)
+                got = self.q(queries.list_conversations, user_id=uid, limit=page, cursor=cursor)
                 seen.extend(got.items)
                 if got.next_cursor is None:
                     break
@@ -224,10 +242,10 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
         def list_with_another_users_cursor(self, owner: str, other: str) -> None:
             if owner not in self.users or other not in self.users:
                 return
-            cursor = queries.list_conversations(conn, user_id=owner, limit=1).next_cursor
+            cursor = self.q(queries.list_conversations, user_id=owner, limit=1).next_cursor
             if cursor is None:
                 return
-            got = queries.list_conversations(conn, user_id=other, limit=100, cursor=cursor)
+            got = self.q(queries.list_conversations, user_id=other, limit=100, cursor=cursor)
             mine = {k for k, c in self.convs.items() if c.owner == other}
             assert {c.id for c in got.items} <= mine
 
@@ -246,7 +264,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if cid < 1 or self._owned(uid, cid) is None:
                 self._not_found(fn, **call)
                 return
-            got: Any = fn(conn, **call)
+            got: Any = self.q(fn, **call)
             stored: list[Message] = [got] if one else got
             assert [(m.role, m.content, m.user_id) for m in stored] == [
                 (r, c, uid) for r, c in batch
@@ -288,7 +306,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
                     cid, queries.get_messages, user_id=uid, conversation_id=cid, limit=limit
                 )
                 return
-            got = queries.get_messages(conn, user_id=uid, conversation_id=cid, limit=limit)
+            got = self.q(queries.get_messages, user_id=uid, conversation_id=cid, limit=limit)
             expected = self.convs[cid].messages
             if limit is not None:
                 expected = expected[-limit:]
@@ -305,7 +323,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if uid not in self.users:
                 self._not_found(queries.add_task, **call)
                 return multiple()  # nothing for the bundle
-            task = queries.add_task(conn, user_id=uid, title=title, description=description)
+            task = self.q(queries.add_task, user_id=uid, title=title, description=description)
             assert (task.title, task.description, task.completed) == (
                 title.strip(),
                 description,
@@ -323,7 +341,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if uid not in self.users:
                 self._not_found(queries.list_tasks, user_id=uid, status=status)
                 return
-            got = queries.list_tasks(conn, user_id=uid, status=status)
+            got = self.q(queries.list_tasks, user_id=uid, status=status)
             want = [
                 k
                 for k, t in sorted(self.task_model.items())
@@ -338,7 +356,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if tid < 1 or task is None:
                 self._not_found_or_invalid(tid, queries.get_task, user_id=uid, task_id=tid)
                 return
-            got = queries.get_task(conn, user_id=uid, task_id=tid)
+            got = self.q(queries.get_task, user_id=uid, task_id=tid)
             assert (got.title, got.description, got.completed) == (
                 task.title,
                 task.description,
@@ -361,7 +379,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if task is None:
                 self._not_found(queries.update_task, **call)
                 return
-            got = queries.update_task(conn, **call)
+            got = self.q(queries.update_task, **call)
             if title is not None:
                 task.title = title.strip()
             task.description = description
@@ -374,7 +392,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if tid < 1 or task is None:
                 self._not_found_or_invalid(tid, queries.complete_task, user_id=uid, task_id=tid)
                 return
-            assert queries.complete_task(conn, user_id=uid, task_id=tid).completed
+            assert self.q(queries.complete_task, user_id=uid, task_id=tid).completed
             task.completed = True
 
         @rule(uid=callers, tid=tasks)
@@ -383,7 +401,7 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
             if tid < 1 or self._own_task(uid, tid) is None:
                 self._not_found_or_invalid(tid, queries.delete_task, user_id=uid, task_id=tid)
                 return
-            queries.delete_task(conn, user_id=uid, task_id=tid)
+            self.q(queries.delete_task, user_id=uid, task_id=tid)
             del self.task_model[tid]
 
         # --- the whole database equals the model, after every step ---------------------
@@ -423,14 +441,14 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
 
         def _not_found(self, fn: Any, **kwargs: Any) -> None:
             try:
-                fn(conn, **kwargs)
+                self.q(fn, **kwargs)
             except NotFound:
                 return
             raise AssertionError(f"{fn.__name__}({kwargs}) should be NotFound")
 
         def _invalid(self, fn: Any, **kwargs: Any) -> None:
             try:
-                fn(conn, **kwargs)
+                self.q(fn, **kwargs)
             except InvalidInput:
                 return
             raise AssertionError(f"{fn.__name__}({kwargs}) should be InvalidInput")
@@ -445,11 +463,21 @@ def isolation_machine(conn: psycopg.Connection) -> type[RuleBasedStateMachine]:
     return Isolation
 
 
+@pytest.fixture(params=["as_owner", "as_app_role_under_rls"])
+def app(request: pytest.FixtureRequest, db_dsn: str) -> Iterator[psycopg.Connection | None]:
+    """None (calls as the owner), or a connection of a LOGIN member of chatstore_app."""
+    if request.param == "as_owner":
+        yield None
+        return
+    with app_login(db_dsn) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
 def test_security_no_operation_of_one_user_reads_changes_or_deletes_anothers_data(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection, app: psycopg.Connection | None
 ) -> None:
     run_state_machine_as_test(
-        isolation_machine(conn),
+        isolation_machine(conn, app),
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
