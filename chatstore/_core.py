@@ -54,6 +54,11 @@ def _text(value: object, what: str) -> str:
         raise InvalidInput(f"{what} must be a string")
     if "\x00" in value:
         raise InvalidInput(f"{what} must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: not text PostgreSQL can store
+            raise InvalidInput(f"{what} must be valid Unicode (no lone surrogates)") from exc
     return value
 
 

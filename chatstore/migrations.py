@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 from yoyo.backends import DatabaseBackend
-from yoyo.migrations import MigrationList
+from yoyo.migrations import Migration, MigrationList
 
 _PACKAGED_SQL = Path(__file__).parent / "sql"
 _SOURCE_SQL = Path(__file__).parent.parent / "sql"
@@ -48,20 +48,51 @@ def yoyo_uri(dsn: str) -> str:
 
 
 @contextmanager
-def _open(dsn: str) -> Iterator[tuple[DatabaseBackend, MigrationList]]:
+def _open(dsn: str, source: Path | None) -> Iterator[tuple[DatabaseBackend, MigrationList]]:
     backend = get_backend(yoyo_uri(dsn))
     try:
-        yield backend, read_migrations(str(migrations_dir()))
+        yield backend, read_migrations(str(source or migrations_dir()))
     finally:
         backend.connection.close()
 
 
-def apply(dsn: str, *, up_to: str | None = None) -> list[str]:
+def _run(backend: DatabaseBackend, migration: Migration, direction: str) -> None:
+    """Apply or roll back one migration and record it in the same transaction.
+
+    yoyo's own ``apply_one`` commits the steps on a second connection and only then
+    records them on the first: losing the first in between leaves a migration applied
+    but unrecorded, which the next run would apply again. Here the second connection
+    commits a transactional migration's steps, its ``_yoyo_migration`` row and its log
+    line together, or nothing; the first keeps yoyo's lock and releases it even when
+    the second is killed. A ``transactional: false`` migration cannot share a
+    transaction; yoyo runs it, and such migrations are written to be re-run
+    (``IF NOT EXISTS``).
+    """
+    migration.load()
+    backend.ensure_internal_schema_updated()
+    if not migration.use_transactions:
+        if direction == "apply":
+            backend.apply_one(migration)
+        else:
+            backend.rollback_one(migration)
+        return
+    with backend.copy() as runner, runner.transaction():
+        # Nested in this transaction, process_steps runs under a savepoint.
+        migration.process_steps(runner, direction)
+        if direction == "apply":
+            runner.mark_one(migration, log=False)
+        else:
+            runner.unmark_one(migration, log=False)
+        runner.log_migration(migration, direction)
+
+
+def apply(dsn: str, *, up_to: str | None = None, source: Path | None = None) -> list[str]:
     """Apply pending migrations in order, all of them or up to and including ``up_to``.
 
-    Returns the ids applied (an empty list: already up to date).
+    Returns the ids applied (an empty list: already up to date). ``source`` is another
+    folder of yoyo migrations; chatstore's own by default.
     """
-    with _open(dsn) as (backend, migrations), backend.lock():
+    with _open(dsn, source) as (backend, migrations), backend.lock():
         pending = backend.to_apply(migrations)
         if up_to is not None:
             ids = [m.id for m in migrations]
@@ -69,22 +100,24 @@ def apply(dsn: str, *, up_to: str | None = None) -> list[str]:
                 raise ValueError(f"unknown migration {up_to!r}")
             wanted = set(ids[: ids.index(up_to) + 1])
             pending = MigrationList([m for m in pending if m.id in wanted], pending.post_apply)
-        backend.apply_migrations(pending)
+        for migration in pending:
+            _run(backend, migration, "apply")
     return [m.id for m in pending]
 
 
-def rollback(dsn: str, *, steps: int | None = 1) -> list[str]:
+def rollback(dsn: str, *, steps: int | None = 1, source: Path | None = None) -> list[str]:
     """Roll back the last ``steps`` applied migrations (``None``: all); return their ids."""
     if steps is not None and steps < 0:
         raise ValueError("steps must be >= 0 or None")
-    with _open(dsn) as (backend, migrations), backend.lock():
+    with _open(dsn, source) as (backend, migrations), backend.lock():
         applied = backend.to_rollback(migrations)  # newest first
         chosen = applied if steps is None else applied[:steps]
-        backend.rollback_migrations(chosen)
+        for migration in chosen:
+            _run(backend, migration, "rollback")
     return [m.id for m in chosen]
 
 
-def status(dsn: str) -> list[MigrationStatus]:
+def status(dsn: str, *, source: Path | None = None) -> list[MigrationStatus]:
     """Every known migration, oldest first, and whether it is applied."""
-    with _open(dsn) as (backend, migrations):
+    with _open(dsn, source) as (backend, migrations):
         return [MigrationStatus(m.id, backend.is_applied(m)) for m in migrations]
