@@ -23,6 +23,7 @@ from chatstore.errors import (
     ChatstoreError,
     InvalidInput,
     NotFound,
+    TimedOut,
     Unavailable,
 )
 from chatstore.models import Conversation, Message, Task, User
@@ -266,6 +267,9 @@ def translate(exc: psycopg.Error) -> ChatstoreError:
         return InvalidInput(_INVALID[constraint], constraint=constraint)
     if isinstance(exc, pg_errors.DataError):  # class 22: a value PostgreSQL cannot take
         return InvalidInput(f"invalid value: {exc.diag.message_primary or exc}")
+    if isinstance(exc, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
+        # statement_timeout (57014) or lock_timeout (55P03).
+        return TimedOut(f"timed out: {exc.diag.message_primary or exc}")
     if isinstance(exc, psycopg.OperationalError):
         # Connection lost or refused (class 08, or raised by psycopg itself), server
         # shutdown (57P01-57P03), resources (53), serialization failure or deadlock (40).

@@ -44,4 +44,9 @@ class Unavailable(ChatstoreError):
     retryable: ClassVar[bool] = True
 
 
-__all__ = ["AlreadyExists", "ChatstoreError", "InvalidInput", "NotFound", "Unavailable"]
+class TimedOut(Unavailable):
+    """The call ran past statement_timeout or waited past lock_timeout; retry later, or
+    raise the limit if the call is legitimately slow."""
+
+
+__all__ = ["AlreadyExists", "ChatstoreError", "InvalidInput", "NotFound", "TimedOut", "Unavailable"]

@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from chatstore import aio, devserver, migrations, queries
 from chatstore import pool as cpool
-from chatstore.errors import Unavailable
+from chatstore.errors import TimedOut, Unavailable
 from tests.catalog import snapshot
 from tests.reliability_support import (
     Blocker,
@@ -217,8 +217,9 @@ def test_fault_a_statement_or_lock_timeout_is_a_typed_retryable_error(
     locker.execute("SELECT 1 FROM conversations WHERE id = %s FOR UPDATE", (conv,))
     try:
         with psycopg.connect(db_dsn, autocommit=True, options=f"-c {setting}=100") as c:
-            with pytest.raises(Unavailable) as info:
+            with pytest.raises(TimedOut) as info:
                 queries.rename_conversation(c, user_id="alice", conversation_id=conv, title="x")
+            assert isinstance(info.value, Unavailable)
             assert info.value.retryable
             assert isinstance(info.value.__cause__, cause)
             # The same connection serves the next call.
