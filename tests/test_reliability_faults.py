@@ -49,6 +49,18 @@ def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[BaseExcept
     return thread, raised
 
 
+def _killed_while_waiting(dsn: str, waiting_on: str, fn: Callable[[], Any]) -> list[BaseException]:
+    """Run ``fn`` in a thread, kill its backend once it waits in a query starting with
+    ``waiting_on``, and return what ``fn`` raised."""
+    thread, raised = _in_thread(fn)
+    wait_until(lambda: backend_waiting_on(dsn, waiting_on) is not None)
+    pid = backend_waiting_on(dsn, waiting_on)
+    assert pid is not None
+    terminate(dsn, pid)
+    thread.join(10)
+    return raised
+
+
 def _pool(dsn: str, size: int = 2) -> ConnectionPool[Any]:
     return ConnectionPool(
         dsn,
@@ -104,13 +116,8 @@ def test_fault_a_backend_killed_during_append_messages_stores_none_and_the_pool_
                     messages=batch,  # type: ignore[arg-type]
                 )
 
-        thread, raised = _in_thread(append)
         try:
-            wait_until(lambda: backend_waiting_on(db_dsn, "INSERT INTO messages") is not None)
-            pid = backend_waiting_on(db_dsn, "INSERT INTO messages")
-            assert pid is not None
-            terminate(db_dsn, pid)
-            thread.join(10)
+            raised = _killed_while_waiting(db_dsn, "INSERT INTO messages", append)
         finally:
             locker.close()
         assert len(raised) == 1
@@ -150,13 +157,8 @@ def test_fault_a_backend_killed_mid_turn_leaves_no_half_turn_in_a_caller_transac
             )
 
     blocker = Blocker(db_dsn, key)
-    thread, raised = _in_thread(turn)
     try:
-        wait_until(lambda: backend_waiting_on(db_dsn, "pg_advisory_xact_lock") is not None)
-        pid = backend_waiting_on(db_dsn, "pg_advisory_xact_lock")
-        assert pid is not None
-        terminate(db_dsn, pid)
-        thread.join(10)
+        raised = _killed_while_waiting(db_dsn, "pg_advisory_xact_lock", turn)
     finally:
         blocker.release()
         worker.close()
@@ -181,13 +183,8 @@ def test_fault_a_backend_killed_during_a_conversation_delete_keeps_every_message
             with cpool.connection(pool, timeout=5) as c:
                 queries.delete_conversation(c, user_id="alice", conversation_id=conv)
 
-        thread, raised = _in_thread(delete)
         try:
-            wait_until(lambda: backend_waiting_on(db_dsn, "DELETE FROM conversations") is not None)
-            pid = backend_waiting_on(db_dsn, "DELETE FROM conversations")
-            assert pid is not None
-            terminate(db_dsn, pid)
-            thread.join(10)
+            raised = _killed_while_waiting(db_dsn, "DELETE FROM conversations", delete)
         finally:
             locker.close()
         assert len(raised) == 1
@@ -407,13 +404,10 @@ def test_fault_a_migration_whose_backend_is_killed_leaves_nothing_and_applies_ag
         "CREATE INDEX fault_probe_idx ON fault_probe (id);\n",
     )
     blocker = Blocker(empty_db, key)
-    thread, raised = _in_thread(lambda: _apply_folder(empty_db, folder))
     try:
-        wait_until(lambda: backend_waiting_on(empty_db, "pg_advisory_xact_lock") is not None)
-        pid = backend_waiting_on(empty_db, "pg_advisory_xact_lock")
-        assert pid is not None
-        terminate(empty_db, pid)
-        thread.join(10)
+        raised = _killed_while_waiting(
+            empty_db, "pg_advisory_xact_lock", lambda: _apply_folder(empty_db, folder)
+        )
     finally:
         blocker.release()
     assert len(raised) == 1
