@@ -5,17 +5,20 @@
 CREATE FUNCTION public.chatstore_messages_bump_conversation() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    touched record;
 BEGIN
-    UPDATE conversations AS c
-    SET title = coalesce(c.title, chatstore_title_from(touched.first_user_content))
-    FROM (
+    FOR touched IN
         SELECT DISTINCT ON (user_id, conversation_id)
                user_id, conversation_id,
                CASE WHEN role = 'user' THEN content END AS first_user_content
         FROM new_messages
         ORDER BY user_id, conversation_id, role = 'user' DESC, id
-    ) AS touched
-    WHERE c.user_id = touched.user_id AND c.id = touched.conversation_id;
+    LOOP
+        UPDATE conversations
+        SET title = coalesce(title, chatstore_title_from(touched.first_user_content))
+        WHERE user_id = touched.user_id AND id = touched.conversation_id;
+    END LOOP;
     RETURN NULL;
 END
 $$;

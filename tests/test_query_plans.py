@@ -159,3 +159,24 @@ def test_deleting_a_conversation_cascades_through_the_message_key(
         {"user_id": "user1", "id": 1},
     )
     assert indexes_used(nodes) == {"messages_pkey"}
+
+
+def test_a_sessions_first_batch_insert_does_not_leave_appends_scanning_conversations(
+    loaded: psycopg.Connection,
+) -> None:
+    # PL/pgSQL caches the plans of the bump trigger's statements for the session at
+    # their first execution. A large first batch must not leave every later
+    # single-message append of that session scanning the whole conversations table.
+    row = loaded.execute("SELECT id FROM conversations WHERE user_id = 'user9' LIMIT 1").fetchone()
+    assert row is not None
+    append = (
+        "INSERT INTO messages (user_id, conversation_id, role, content)"
+        " SELECT 'user9', %s, 'user', 'batch ' || n FROM generate_series(1, %s) AS n"
+    )
+    seq_scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'conversations'"
+    with psycopg.connect(loaded.info.dsn) as session, session.transaction(force_rollback=True):
+        session.execute(append, (row[0], 200))
+        before = session.execute(seq_scans).fetchone()
+        for _ in range(10):
+            session.execute(append, (row[0], 1))
+        assert session.execute(seq_scans).fetchone() == before

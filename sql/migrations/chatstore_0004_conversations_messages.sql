@@ -73,21 +73,27 @@ RETURN nullif(btrim(left(btrim(regexp_replace(left(content, 1000), '[[:space:]]+
 
 -- Once per INSERT statement, however many messages it adds: bump each touched
 -- conversation (its BEFORE UPDATE trigger sets updated_at) and give an untitled
--- one the title of its first new user message. One sort of the new rows, so a
--- bulk insert into many conversations stays linear-logarithmic.
+-- one the title of its first new user message.
+-- One UPDATE per conversation, by its primary key, in key order: PL/pgSQL caches a
+-- statement's plan for the session at its first run, and a join with the new rows
+-- planned for a large first batch would seq-scan conversations on every later
+-- append of that session. Key order also makes concurrent batches lock alike.
 CREATE FUNCTION chatstore_messages_bump_conversation() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    touched record;
 BEGIN
-    UPDATE conversations AS c
-    SET title = coalesce(c.title, chatstore_title_from(touched.first_user_content))
-    FROM (
+    FOR touched IN
         SELECT DISTINCT ON (user_id, conversation_id)
                user_id, conversation_id,
                CASE WHEN role = 'user' THEN content END AS first_user_content
         FROM new_messages
         ORDER BY user_id, conversation_id, role = 'user' DESC, id
-    ) AS touched
-    WHERE c.user_id = touched.user_id AND c.id = touched.conversation_id;
+    LOOP
+        UPDATE conversations
+        SET title = coalesce(title, chatstore_title_from(touched.first_user_content))
+        WHERE user_id = touched.user_id AND id = touched.conversation_id;
+    END LOOP;
     RETURN NULL;
 END
 $$;
