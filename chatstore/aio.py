@@ -99,7 +99,7 @@ async def create_user(
         "name": _core.optional_text(name, "name", _core.MAX_NAME),
     }
     rows = await _run(conn, "create_user", params)
-    return _core.build(_core.USERS, rows)[0]
+    return _core.build(User, rows)[0]
 
 
 async def get_user(conn: AsyncConnection[Any], *, user_id: str) -> User:
@@ -107,7 +107,7 @@ async def get_user(conn: AsyncConnection[Any], *, user_id: str) -> User:
     rows = await _run(conn, "get_user", {"user_id": _core.user_id(user_id)})
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.USERS, rows)[0]
+    return _core.build(User, rows)[0]
 
 
 async def delete_user(conn: AsyncConnection[Any], *, user_id: str) -> None:
@@ -132,7 +132,7 @@ async def create_conversation(
     rows = await _run(conn, "create_conversation", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 async def get_conversation(
@@ -146,7 +146,7 @@ async def get_conversation(
     rows = await _run(conn, "get_conversation", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 async def list_conversations(
@@ -170,7 +170,7 @@ async def list_conversations(
     rows = await _run(conn, "list_conversations", params)
     if not rows:
         raise NotFound(_NO_USER)
-    items = _core.build(_core.CONVERSATIONS, _core.present(rows))
+    items = _core.build(Conversation, _core.present(rows))
     if len(items) <= page:
         return ConversationPage(items=tuple(items), next_cursor=None)
     last = items[page - 1]
@@ -191,7 +191,7 @@ async def rename_conversation(
     rows = await _run(conn, "rename_conversation", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 async def delete_conversation(
@@ -223,7 +223,7 @@ async def append_message(
     rows = await _run(conn, "append_message", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.MESSAGES, rows)[0]
+    return _core.build(Message, rows)[0]
 
 
 async def append_messages(
@@ -246,7 +246,7 @@ async def append_messages(
     if not rows:
         raise NotFound(_NO_CONVERSATION)
     rows.sort(key=lambda row: int(row["id"]))
-    return _core.build(_core.MESSAGES, rows)
+    return _core.build(Message, rows)
 
 
 async def get_messages(
@@ -273,7 +273,7 @@ async def get_messages(
     rows = await _run(conn, "get_messages", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.MESSAGES, _core.present(rows))
+    return _core.build(Message, _core.present(rows))
 
 
 # --- tasks -------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ async def add_task(
     rows = await _run(conn, "add_task", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 async def list_tasks(
@@ -305,7 +305,7 @@ async def list_tasks(
     rows = await _run(conn, "list_tasks", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.TASKS, _core.present(rows))
+    return _core.build(Task, _core.present(rows))
 
 
 async def get_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> Task:
@@ -317,7 +317,7 @@ async def get_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) ->
     rows = await _run(conn, "get_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 async def update_task(
@@ -340,7 +340,7 @@ async def update_task(
     rows = await _run(conn, "update_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 async def complete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> Task:
@@ -352,7 +352,7 @@ async def complete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: in
     rows = await _run(conn, "complete_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 async def delete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> None:

@@ -1,8 +1,8 @@
 """The records chatstore returns: frozen pydantic models, one per table, and a page.
 
-They are built from rows in one ``TypeAdapter(list[Model])`` pass per result (the
-fastest way measured, see docs/decisions.md), never from user input: inputs are
-checked by the query functions before any SQL runs.
+They are built from the database's rows without validating them again (the schema
+already guarantees every field; see ``chatstore._core.build`` and docs/decisions.md),
+never from user input: inputs are checked by the query functions before any SQL runs.
 """
 
 from __future__ import annotations

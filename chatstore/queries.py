@@ -97,7 +97,7 @@ def create_user(conn: Connection[Any], *, id: str, email: str, name: str | None 
         "name": _core.optional_text(name, "name", _core.MAX_NAME),
     }
     rows = _run(conn, "create_user", params)
-    return _core.build(_core.USERS, rows)[0]
+    return _core.build(User, rows)[0]
 
 
 def get_user(conn: Connection[Any], *, user_id: str) -> User:
@@ -105,7 +105,7 @@ def get_user(conn: Connection[Any], *, user_id: str) -> User:
     rows = _run(conn, "get_user", {"user_id": _core.user_id(user_id)})
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.USERS, rows)[0]
+    return _core.build(User, rows)[0]
 
 
 def delete_user(conn: Connection[Any], *, user_id: str) -> None:
@@ -130,7 +130,7 @@ def create_conversation(
     rows = _run(conn, "create_conversation", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 def get_conversation(conn: Connection[Any], *, user_id: str, conversation_id: int) -> Conversation:
@@ -142,7 +142,7 @@ def get_conversation(conn: Connection[Any], *, user_id: str, conversation_id: in
     rows = _run(conn, "get_conversation", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 def list_conversations(
@@ -166,7 +166,7 @@ def list_conversations(
     rows = _run(conn, "list_conversations", params)
     if not rows:
         raise NotFound(_NO_USER)
-    items = _core.build(_core.CONVERSATIONS, _core.present(rows))
+    items = _core.build(Conversation, _core.present(rows))
     if len(items) <= page:
         return ConversationPage(items=tuple(items), next_cursor=None)
     last = items[page - 1]
@@ -187,7 +187,7 @@ def rename_conversation(
     rows = _run(conn, "rename_conversation", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.CONVERSATIONS, rows)[0]
+    return _core.build(Conversation, rows)[0]
 
 
 def delete_conversation(conn: Connection[Any], *, user_id: str, conversation_id: int) -> None:
@@ -217,7 +217,7 @@ def append_message(
     rows = _run(conn, "append_message", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.MESSAGES, rows)[0]
+    return _core.build(Message, rows)[0]
 
 
 def append_messages(
@@ -240,7 +240,7 @@ def append_messages(
     if not rows:
         raise NotFound(_NO_CONVERSATION)
     rows.sort(key=lambda row: int(row["id"]))
-    return _core.build(_core.MESSAGES, rows)
+    return _core.build(Message, rows)
 
 
 def get_messages(
@@ -267,7 +267,7 @@ def get_messages(
     rows = _run(conn, "get_messages", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(_core.MESSAGES, _core.present(rows))
+    return _core.build(Message, _core.present(rows))
 
 
 # --- tasks -------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def add_task(
     rows = _run(conn, "add_task", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 def list_tasks(conn: Connection[Any], *, user_id: str, status: TaskStatus = "all") -> list[Task]:
@@ -297,7 +297,7 @@ def list_tasks(conn: Connection[Any], *, user_id: str, status: TaskStatus = "all
     rows = _run(conn, "list_tasks", params)
     if not rows:
         raise NotFound(_NO_USER)
-    return _core.build(_core.TASKS, _core.present(rows))
+    return _core.build(Task, _core.present(rows))
 
 
 def get_task(conn: Connection[Any], *, user_id: str, task_id: int) -> Task:
@@ -309,7 +309,7 @@ def get_task(conn: Connection[Any], *, user_id: str, task_id: int) -> Task:
     rows = _run(conn, "get_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 def update_task(
@@ -332,7 +332,7 @@ def update_task(
     rows = _run(conn, "update_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 def complete_task(conn: Connection[Any], *, user_id: str, task_id: int) -> Task:
@@ -344,7 +344,7 @@ def complete_task(conn: Connection[Any], *, user_id: str, task_id: int) -> Task:
     rows = _run(conn, "complete_task", params)
     if not rows:
         raise NotFound(_NO_TASK)
-    return _core.build(_core.TASKS, rows)[0]
+    return _core.build(Task, rows)[0]
 
 
 def delete_task(conn: Connection[Any], *, user_id: str, task_id: int) -> None:
