@@ -34,11 +34,12 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
-def check(results: dict[str, Any]) -> list[Verdict]:
+def check(results: dict[str, Any], at: int = -1) -> list[Verdict]:
+    """The targets at scale index ``at`` (default: the largest)."""
     scales = results["scales"]
     if not scales:
         return []
-    big, small = scales[-1], scales[0]
+    big, small = scales[at], scales[0]
     out: list[Verdict] = []
     for who in CHATSTORE:
         ratios = {
@@ -81,11 +82,12 @@ def check(results: dict[str, Any]) -> list[Verdict]:
         )
     )
     r = _ratio(_median(big, "last50_of_50", cs), _median(small, "last50_of_50", cs))
+    moved = _ratio(_median(big, "last50_of_50", "floor"), _median(small, "last50_of_50", "floor"))
     out.append(
         Verdict(
             f"last-50 read at {big['total_messages']:,} messages within 1.5x of "
             f"{small['total_messages']:,}",
-            _fmt(r),
+            f"{_fmt(r)} (the floor's own read moved {_fmt(moved)})",
             None if r is None or big is small else r <= 1.5,
         )
     )
