@@ -4,7 +4,8 @@
 last 50 and for a whole 1,000-message conversation, same connection, interleaved:
 
 - ``tuples``: chatstore's SQL, tuple rows, no records (the SQL's own cost);
-- ``dict_row + TypeAdapter``: what chatstore does today;
+- ``dict_row + TypeAdapter``: what chatstore did before commit 0e75f3d;
+- ``dict_row + _core.build``: what chatstore does now (records set without validation);
 - ``tuples + zip + TypeAdapter``: tuple rows, dicts built by ``zip``, one pass;
 - ``json_agg + validate_json``: the server sends one JSON array; pydantic-core parses
   and validates it without Python dicts.
@@ -42,6 +43,7 @@ WHERE c.user_id = %(user_id)s AND c.id = %(conversation_id)s
 
 
 def main() -> None:
+    from chatstore import _core
     from chatstore._sql import QUERIES
     from chatstore.models import Message
 
@@ -73,6 +75,10 @@ def main() -> None:
                 with conn.cursor(row_factory=dict_row) as cur:
                     return adapter.validate_python(cur.execute(sql, p, prepare=True).fetchall())
 
+            def unvalidated() -> object:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    return _core.build(Message, cur.execute(sql, p, prepare=True).fetchall())
+
             def zipped() -> object:
                 rows = conn.execute(sql, p, prepare=True).fetchall()
                 return adapter.validate_python([dict(zip(COLUMNS, r, strict=True)) for r in rows])
@@ -84,7 +90,8 @@ def main() -> None:
 
             return {
                 "tuples (SQL only)": tuples,
-                "dict_row + TypeAdapter (today)": dict_rows,
+                "dict_row + TypeAdapter (before)": dict_rows,
+                "dict_row + _core.build (now)": unvalidated,
                 "tuples + zip + TypeAdapter": zipped,
                 "json_agg + validate_json": json_agg,
             }
