@@ -1,9 +1,9 @@
 """Each access path the chat endpoint needs is served by the index built for it.
 
-On 100 users x 100 conversations x 10 messages, plus one conversation of 20,000
-messages (120k messages in all), and 20k tasks, after ANALYZE, the planner picks the
-intended index for each query shape. docs/schema.md shows the same plans
-(python -m tools.explain_plans prints them).
+On 5,000 users, 100 of them with 100 conversations x 10 messages, plus one
+conversation of 20,000 messages (120k messages in all), and 20k tasks, after ANALYZE,
+the planner runs chatstore's own named queries (sql/queries/) on the intended index.
+docs/schema.md shows the same plans (python -m tools.explain_plans prints them).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pytest
 from pytest_postgresql.executors.noop import NoopExecutor
 
 from chatstore import devserver
+from chatstore._sql import QUERIES
 
 LOAD = """
 INSERT INTO users (id, email)
-SELECT 'user' || u, 'user' || u || '@example.com' FROM generate_series(1, 100) AS u;
+SELECT 'user' || u, 'user' || u || '@example.com' FROM generate_series(1, 5000) AS u;
 
 INSERT INTO conversations (user_id, created_at, updated_at)
 SELECT 'user' || u, now() - make_interval(hours => c), now() - make_interval(hours => c)
@@ -42,23 +43,10 @@ FROM generate_series(1, 100) AS u, generate_series(1, 200) AS t;
 ANALYZE users, conversations, messages, tasks;
 """
 
-# The three query shapes of the chat endpoint and its task tools.
-RECENT_CONVERSATIONS = """
-SELECT id, title, created_at, updated_at FROM conversations
-WHERE user_id = %(user_id)s AND (updated_at, id) < (%(updated_at)s, %(id)s)
-ORDER BY updated_at DESC, id DESC LIMIT 20
-"""
-LAST_MESSAGES = """
-SELECT id, role, content, created_at FROM (
-    SELECT id, role, content, created_at FROM messages
-    WHERE user_id = %(user_id)s AND conversation_id = %(conversation_id)s
-    ORDER BY id DESC LIMIT 50
-) AS last ORDER BY id
-"""
-TASKS_BY_STATUS = """
-SELECT id, title, completed FROM tasks
-WHERE user_id = %(user_id)s AND completed = %(completed)s ORDER BY id
-"""
+# The statements chatstore runs for the three access paths (sql/queries/).
+RECENT_CONVERSATIONS = QUERIES["list_conversations"]
+LAST_MESSAGES = QUERIES["get_messages"]
+TASKS_BY_STATUS = QUERIES["list_tasks"]
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +76,18 @@ def plan_nodes(
     return nodes
 
 
-def indexes_used(nodes: list[dict[str, Any]]) -> set[str]:
-    return {n["Index Name"] for n in nodes if "Index Name" in n}
+def last_50(user_id: str, conversation_id: int) -> dict[str, Any]:
+    return {"user_id": user_id, "conversation_id": conversation_id, "before_id": None, "limit": 50}
+
+
+def scans_of(nodes: list[dict[str, Any]], relation: str) -> list[dict[str, Any]]:
+    return [n for n in nodes if n.get("Relation Name") == relation]
+
+
+def indexes_used(nodes: list[dict[str, Any]], table: str = "") -> set[str]:
+    """The indexes the plan reads (of ``table``: index names start with their table's)."""
+    names = (n["Index Name"] for n in nodes if "Index Name" in n)
+    return {name for name in names if name.startswith(table)}
 
 
 def node_types(nodes: list[dict[str, Any]]) -> set[str]:
@@ -104,10 +102,16 @@ def test_a_users_conversations_by_recency_use_the_recency_index_without_sorting(
         " ORDER BY updated_at DESC, id DESC OFFSET 40 LIMIT 1"
     ).fetchone()
     assert row is not None
-    params = {"user_id": "user7", "updated_at": row[0], "id": row[1]}
+    params = {"user_id": "user7", "before_updated_at": row[0], "before_id": row[1], "limit": 21}
     nodes = plan_nodes(loaded, RECENT_CONVERSATIONS, params)
-    assert indexes_used(nodes) == {"conversations_user_id_updated_at_idx"}
-    assert "Sort" not in node_types(nodes)
+    # The index hands the rows over in page order: no sort before the LIMIT (the
+    # query's outer ORDER BY only re-sorts the page's 21 rows).
+    (scan,) = scans_of(nodes, "conversations")
+    assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
+        "Index Scan",
+        "conversations_user_id_updated_at_idx",
+        "Backward",
+    )
     assert "Seq Scan" not in node_types(nodes)
 
 
@@ -116,8 +120,8 @@ def test_the_last_messages_of_a_conversation_use_the_message_key(
 ) -> None:
     row = loaded.execute("SELECT id FROM conversations WHERE user_id = 'user42' LIMIT 1").fetchone()
     assert row is not None
-    nodes = plan_nodes(loaded, LAST_MESSAGES, {"user_id": "user42", "conversation_id": row[0]})
-    assert indexes_used(nodes) == {"messages_pkey"}
+    nodes = plan_nodes(loaded, LAST_MESSAGES, last_50("user42", row[0]))
+    assert indexes_used(nodes, "messages") == {"messages_pkey"}
     assert "Seq Scan" not in node_types(nodes)
 
 
@@ -128,8 +132,8 @@ def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backw
         "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
     ).fetchone()
     assert row is not None
-    nodes = plan_nodes(loaded, LAST_MESSAGES, {"user_id": "user1", "conversation_id": row[0]})
-    (scan,) = [n for n in nodes if n.get("Relation Name") == "messages"]
+    nodes = plan_nodes(loaded, LAST_MESSAGES, last_50("user1", row[0]))
+    (scan,) = scans_of(nodes, "messages")
     assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
         "Index Scan",
         "messages_pkey",
@@ -141,10 +145,10 @@ def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backw
 def test_a_users_tasks_by_status_use_the_owner_status_index(
     loaded: psycopg.Connection, completed: bool
 ) -> None:
-    nodes = plan_nodes(loaded, TASKS_BY_STATUS, {"user_id": "user3", "completed": completed})
+    nodes = plan_nodes(loaded, TASKS_BY_STATUS, {"user_id": "user3", "completed": [completed]})
     # A user's tasks lie scattered over the table, so the planner may read them
     # through a bitmap and sort the few it finds; either way, through this index.
-    assert indexes_used(nodes) == {"tasks_user_id_completed_idx"}
+    assert indexes_used(nodes, "tasks") == {"tasks_user_id_completed_idx"}
     assert "Seq Scan" not in node_types(nodes)
 
 

@@ -2,7 +2,7 @@
 
 Loads the data of tests/test_query_plans.py (120k messages) into a scratch database
 on CHATSTORE_DSN's server (else the embedded one) and prints EXPLAIN ANALYZE for each
-query shape.
+named query.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import uuid
 import psycopg
 
 from chatstore import devserver, migrations
-from tests.test_query_plans import LAST_MESSAGES, LOAD, RECENT_CONVERSATIONS, TASKS_BY_STATUS
+from tests.test_query_plans import (
+    LAST_MESSAGES,
+    LOAD,
+    RECENT_CONVERSATIONS,
+    TASKS_BY_STATUS,
+    last_50,
+)
 
 
 def main() -> None:
@@ -34,14 +40,20 @@ def main() -> None:
             assert long is not None
             cases = [
                 (
+                    "list_conversations",
                     RECENT_CONVERSATIONS,
-                    {"user_id": "user7", "updated_at": cursor[0], "id": cursor[1]},
+                    {
+                        "user_id": "user7",
+                        "before_updated_at": cursor[0],
+                        "before_id": cursor[1],
+                        "limit": 21,
+                    },
                 ),
-                (LAST_MESSAGES, {"user_id": "user1", "conversation_id": long[0]}),
-                (TASKS_BY_STATUS, {"user_id": "user3", "completed": False}),
+                ("get_messages", LAST_MESSAGES, last_50("user1", long[0])),
+                ("list_tasks", TASKS_BY_STATUS, {"user_id": "user3", "completed": [False]}),
             ]
-            for query, params in cases:
-                print(query.strip())
+            for name, query, params in cases:
+                print(f"-- {name}")
                 plan = conn.execute(
                     f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {query}", params
                 )
