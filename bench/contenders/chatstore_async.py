@@ -7,9 +7,9 @@ from typing import Any
 import psycopg
 
 from bench import replenish
-from bench.contenders.base import ASSISTANT_TEXT, USER_TEXT, Operation, Unsupported
-from bench.contenders.chatstore_sync import new_messages
-from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRITER_USER, Fixtures
+from bench.contenders.base import Operation, Unsupported
+from bench.contenders.chatstore_sync import chatstore_operations
+from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, WRITER_USER, Fixtures
 
 
 class ChatstoreAsync:
@@ -37,52 +37,10 @@ class ChatstoreAsync:
         self._page_cursor = cursor
 
     def operations(self) -> dict[str, Operation | Unsupported]:
-        q, conn, fx = self.q, self._conn, self._fx
-        pair = new_messages([("user", USER_TEXT), ("assistant", ASSISTANT_TEXT)])
-
-        def last50(cid: int) -> Operation:
-            return Operation(
-                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=cid, limit=50)
-            )
-
         async def new_doomed() -> None:
             self._doomed.append(replenish.chatstore_conversation(self._raw, WRITER_USER, 1000))
 
-        return {
-            "append_one": Operation(
-                lambda: q.append_message(
-                    conn,
-                    user_id=WRITER_USER,
-                    conversation_id=self._target,
-                    role="user",
-                    content=USER_TEXT,
-                )
-            ),
-            "append_pair": Operation(
-                lambda: q.append_messages(
-                    conn, user_id=WRITER_USER, conversation_id=self._target, messages=pair
-                )
-            ),
-            "last50_of_50": last50(fx.conv_50),
-            "last50_of_10000": last50(fx.conv_10000),
-            "whole_1000": Operation(
-                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=fx.conv_1000)
-            ),
-            "list_recent_20": Operation(
-                lambda: q.list_conversations(conn, user_id=HEAVY_USER, limit=PAGE_SIZE)
-            ),
-            "list_page_50": Operation(
-                lambda: q.list_conversations(
-                    conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=self._page_cursor
-                )
-            ),
-            "delete_1000": Operation(
-                lambda: q.delete_conversation(
-                    conn, user_id=WRITER_USER, conversation_id=self._doomed.pop()
-                ),
-                prepare=new_doomed,
-            ),
-        }
+        return chatstore_operations(self, new_doomed)
 
     async def close(self) -> None:
         await self._conn.close()

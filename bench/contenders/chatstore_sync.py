@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -14,6 +15,57 @@ from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRI
 def new_messages(pairs: list[tuple[str, str]]) -> list[Any]:
     """The ``messages`` argument of ``append_messages``: ``(role, content)`` pairs."""
     return list(pairs)
+
+
+def chatstore_operations(
+    contender: Any, new_doomed: Callable[[], Any]
+) -> dict[str, Operation | Unsupported]:
+    """The measured calls of ``chatstore.queries`` or ``chatstore.aio`` (``contender.q``):
+    the same calls either way; the async module's return coroutines, which the worker
+    awaits. ``new_doomed`` replenishes the conversations that ``delete_1000`` removes."""
+    q, conn, fx = contender.q, contender._conn, contender._fx
+    pair = new_messages([("user", USER_TEXT), ("assistant", ASSISTANT_TEXT)])
+
+    def last50(cid: int) -> Operation:
+        return Operation(
+            lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=cid, limit=50)
+        )
+
+    return {
+        "append_one": Operation(
+            lambda: q.append_message(
+                conn,
+                user_id=WRITER_USER,
+                conversation_id=contender._target,
+                role="user",
+                content=USER_TEXT,
+            )
+        ),
+        "append_pair": Operation(
+            lambda: q.append_messages(
+                conn, user_id=WRITER_USER, conversation_id=contender._target, messages=pair
+            )
+        ),
+        "last50_of_50": last50(fx.conv_50),
+        "last50_of_10000": last50(fx.conv_10000),
+        "whole_1000": Operation(
+            lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=fx.conv_1000)
+        ),
+        "list_recent_20": Operation(
+            lambda: q.list_conversations(conn, user_id=HEAVY_USER, limit=PAGE_SIZE)
+        ),
+        "list_page_50": Operation(
+            lambda: q.list_conversations(
+                conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=contender._page_cursor
+            )
+        ),
+        "delete_1000": Operation(
+            lambda: q.delete_conversation(
+                conn, user_id=WRITER_USER, conversation_id=contender._doomed.pop()
+            ),
+            prepare=new_doomed,
+        ),
+    }
 
 
 class ChatstoreSync:
@@ -30,7 +82,8 @@ class ChatstoreSync:
         self._conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
         # Untimed writes (append targets, conversations to delete) go through a
         # connection of their own: a batch INSERT on the measured connection would
-        # make it cache a seq-scan plan in the bump trigger (bench/ANALYSIS.md).
+        # change that session's cached plans (before migration 0004 was fixed, a batch
+        # there left the bump trigger seq-scanning conversations; bench/ANALYSIS.md).
         self._setup_conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
         self._fx = fixtures
         self._target = replenish.chatstore_conversation(self._setup_conn, WRITER_USER, 50)
@@ -43,54 +96,12 @@ class ChatstoreSync:
         self._page_cursor = cursor
 
     def operations(self) -> dict[str, Operation | Unsupported]:
-        q, conn, fx = self.q, self._conn, self._fx
-        pair = new_messages([("user", USER_TEXT), ("assistant", ASSISTANT_TEXT)])
-
-        def last50(cid: int) -> Operation:
-            return Operation(
-                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=cid, limit=50)
-            )
-
         def new_doomed() -> None:
             self._doomed.append(
                 replenish.chatstore_conversation(self._setup_conn, WRITER_USER, 1000)
             )
 
-        return {
-            "append_one": Operation(
-                lambda: q.append_message(
-                    conn,
-                    user_id=WRITER_USER,
-                    conversation_id=self._target,
-                    role="user",
-                    content=USER_TEXT,
-                )
-            ),
-            "append_pair": Operation(
-                lambda: q.append_messages(
-                    conn, user_id=WRITER_USER, conversation_id=self._target, messages=pair
-                )
-            ),
-            "last50_of_50": last50(fx.conv_50),
-            "last50_of_10000": last50(fx.conv_10000),
-            "whole_1000": Operation(
-                lambda: q.get_messages(conn, user_id=SPECIAL_USER, conversation_id=fx.conv_1000)
-            ),
-            "list_recent_20": Operation(
-                lambda: q.list_conversations(conn, user_id=HEAVY_USER, limit=PAGE_SIZE)
-            ),
-            "list_page_50": Operation(
-                lambda: q.list_conversations(
-                    conn, user_id=HEAVY_USER, limit=PAGE_SIZE, cursor=self._page_cursor
-                )
-            ),
-            "delete_1000": Operation(
-                lambda: q.delete_conversation(
-                    conn, user_id=WRITER_USER, conversation_id=self._doomed.pop()
-                ),
-                prepare=new_doomed,
-            ),
-        }
+        return chatstore_operations(self, new_doomed)
 
     def close(self) -> None:
         self._conn.close()

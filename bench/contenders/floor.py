@@ -53,7 +53,8 @@ class Floor:
         self._conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0)
         # Untimed writes (append targets, conversations to delete) go through a
         # connection of their own: a batch INSERT on the measured connection would
-        # make it cache a seq-scan plan in the bump trigger (bench/ANALYSIS.md).
+        # change that session's cached plans (before migration 0004 was fixed, a batch
+        # there left the bump trigger seq-scanning conversations; bench/ANALYSIS.md).
         self._setup_conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
         self._fx = fixtures
         self._target = replenish.chatstore_conversation(self._setup_conn, WRITER_USER, 50)
