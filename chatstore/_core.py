@@ -11,6 +11,7 @@ import re
 import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -212,6 +213,11 @@ R = TypeVar("R", bound=pydantic.BaseModel)
 _set_attribute = object.__setattr__
 
 
+@cache
+def _field_names(model: type[pydantic.BaseModel]) -> frozenset[str]:
+    return frozenset(model.model_fields)
+
+
 def build(model: type[R], rows: list[dict[str, Any]]) -> list[R]:
     """Records from rows the database produced, without validating them again.
 
@@ -221,7 +227,7 @@ def build(model: type[R], rows: list[dict[str, Any]]) -> list[R]:
     of ``model_construct``'s (docs/decisions.md). ``tests/test_api_records.py`` checks
     that every function's records equal validated ones.
     """
-    fields = frozenset(model.model_fields)
+    fields = _field_names(model)
     records = []
     for row in rows:
         record = model.__new__(model)
