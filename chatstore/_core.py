@@ -119,6 +119,15 @@ def optional_record_id(value: object, what: str) -> int | None:
     return None if value is None else record_id(value, what)
 
 
+def optional_seq(value: object, what: str) -> int | None:
+    """A message number to read after: 0 (before the first message) or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BIGINT_MAX:
+        raise InvalidInput(f"{what} must be an integer between 0 and {BIGINT_MAX}")
+    return Int8(value)
+
+
 def limit(value: object, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidInput(f"limit must be an integer from 1 to {maximum}")
@@ -268,12 +277,26 @@ _INVALID: Final = {
 }
 
 
+_MAPPED: Final = frozenset(_NOT_FOUND) | frozenset(_TAKEN) | frozenset(_INVALID)
+# Citus names a shard's copy of a constraint after the shard: users_pkey_102008.
+_SHARD_SUFFIX = re.compile(r"_[0-9]+$")
+
+
+def constraint_name(exc: psycopg.Error) -> str | None:
+    """The constraint an error names, as the schema names it (without a shard's suffix)."""
+    name = exc.diag.constraint_name if exc.diag is not None else None
+    if name is None or name in _MAPPED:
+        return name
+    base = _SHARD_SUFFIX.sub("", name)
+    return base if base in _MAPPED else name
+
+
 def translate(exc: psycopg.Error) -> ChatstoreError:
     """The chatstore error for a psycopg one: the single place errors are mapped.
 
     The caller raises the result ``from exc``.
     """
-    constraint = exc.diag.constraint_name if exc.diag is not None else None
+    constraint = constraint_name(exc)
     if isinstance(exc, pg_errors.ForeignKeyViolation) and constraint in _NOT_FOUND:
         return NotFound(_NOT_FOUND[constraint], constraint=constraint)
     if isinstance(exc, pg_errors.UniqueViolation) and constraint in _TAKEN:

@@ -41,6 +41,8 @@ class Conversation(_Record):
     id: int
     user_id: str
     title: str | None
+    message_count: int
+    last_message_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -49,6 +51,7 @@ class Message(_Record):
     id: int
     conversation_id: int
     user_id: str
+    seq: int
     role: Role
     content: str
     created_at: datetime

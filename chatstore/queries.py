@@ -206,8 +206,11 @@ def delete_conversation(conn: Connection[Any], *, user_id: str, conversation_id:
 def append_message(
     conn: Connection[Any], *, user_id: str, conversation_id: int, role: Role, content: str
 ) -> Message:
-    """Append a message; the conversation's ``updated_at`` moves, and an untitled
-    conversation takes its title from its first user message (same statement)."""
+    """Append a message, numbered ``seq`` = the conversation's previous
+    ``message_count`` + 1. In the same statement the conversation's ``updated_at``,
+    ``message_count`` and ``last_message_at`` move, and an untitled conversation takes its
+    title from its first user message. No such conversation for this user: NotFound
+    (raised by the database, so a caller's open transaction must be rolled back)."""
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
         "conversation_id": _core.record_id(conversation_id, "conversation_id"),
@@ -215,8 +218,6 @@ def append_message(
         "content": _core.content(content),
     }
     rows = _run(conn, "append_message", params)
-    if not rows:
-        raise NotFound(_NO_CONVERSATION)
     return _core.build(Message, rows)[0]
 
 
@@ -228,7 +229,7 @@ def append_messages(
     messages: Sequence[tuple[Role, str]],
 ) -> list[Message]:
     """Append 1-1,000 ``(role, content)`` pairs in one statement (all or none); they
-    get increasing ids in the order given and come back in that order."""
+    are numbered (``seq``) in the order given and come back in that order."""
     roles, contents = _core.message_batch(messages)
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
@@ -237,9 +238,7 @@ def append_messages(
         "contents": contents,
     }
     rows = _run(conn, "append_messages", params)
-    if not rows:
-        raise NotFound(_NO_CONVERSATION)
-    rows.sort(key=lambda row: int(row["id"]))
+    rows.sort(key=lambda row: int(row["seq"]))
     return _core.build(Message, rows)
 
 
@@ -249,12 +248,15 @@ def get_messages(
     user_id: str,
     conversation_id: int,
     limit: int | None = None,
-    before_id: int | None = None,
+    before: int | None = None,
+    after: int | None = None,
 ) -> list[Message]:
-    """A conversation's messages, oldest first (append order).
+    """A conversation's messages, oldest first (``seq`` order).
 
-    With ``limit`` (1-1,000), the last ``limit`` of them; with ``before_id``, only
-    those older than that message (page back by passing the first id you hold).
+    Only those with ``after < seq < before`` (either bound optional). With ``limit``
+    (1-1,000), the last ``limit`` of them: page back by passing the first ``seq`` you
+    hold as ``before``. With ``after``, the first ``limit`` after it instead: a client
+    that holds everything up to ``after`` catches up.
     """
     if limit is not None:
         limit = _core.limit(limit, _core.MAX_MESSAGES)
@@ -262,9 +264,13 @@ def get_messages(
         "user_id": _core.user_id(user_id),
         "conversation_id": _core.record_id(conversation_id, "conversation_id"),
         "limit": limit,
-        "before_id": _core.optional_record_id(before_id, "before_id"),
+        "before": _core.optional_record_id(before, "before"),
+        "after": _core.optional_seq(after, "after"),
     }
-    rows = _run(conn, "get_messages", params)
+    if after is None:
+        rows = _run(conn, "get_messages", params)
+    else:
+        rows = _run(conn, "get_messages_after", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
     return _core.build(Message, _core.present(rows))

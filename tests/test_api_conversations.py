@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 
@@ -102,7 +104,7 @@ async def test_append_messages_keeps_the_given_order_despite_equal_timestamps(
     )
     assert [(m.role, m.content) for m in stored] == batch
     assert len({m.created_at for m in stored}) == 1  # one statement: created_at ties
-    assert [m.id for m in stored] == sorted(m.id for m in stored)
+    assert [m.seq for m in stored] == list(range(1, 61))
     read = await store.get_messages(user_id="ann", conversation_id=conversation.id)
     assert read == stored
 
@@ -140,13 +142,82 @@ async def test_get_messages_with_limit_returns_the_last_ones_oldest_first(store:
     last3 = await store.get_messages(user_id="ann", conversation_id=conversation.id, limit=3)
     assert last3 == stored[-3:]
     earlier = await store.get_messages(
-        user_id="ann", conversation_id=conversation.id, limit=3, before_id=last3[0].id
+        user_id="ann", conversation_id=conversation.id, limit=3, before=last3[0].seq
     )
     assert earlier == stored[-6:-3]
     rest = await store.get_messages(
-        user_id="ann", conversation_id=conversation.id, before_id=earlier[0].id
+        user_id="ann", conversation_id=conversation.id, before=earlier[0].seq
     )
     assert rest == stored[:-6]
+
+
+async def test_get_messages_after_a_number_catches_up_forwards(store: Store) -> None:
+    await user(store, "ann")
+    conversation = await store.create_conversation(user_id="ann")
+    stored = await store.append_messages(
+        user_id="ann",
+        conversation_id=conversation.id,
+        messages=[("user", f"m{i}") for i in range(10)],
+    )
+
+    async def read(**kwargs: int) -> list[Any]:
+        return list(
+            await store.get_messages(user_id="ann", conversation_id=conversation.id, **kwargs)
+        )
+
+    assert await read(after=0, limit=4) == stored[:4]
+    assert await read(after=4, limit=4) == stored[4:8]
+    assert await read(after=8) == stored[8:]
+    assert await read(after=10) == []
+    assert await read(after=2, before=6) == stored[2:5]  # the window 2 < seq < 6
+    assert await read(after=2, before=9, limit=2) == stored[2:4]  # its first two
+    assert await read(before=9, after=2, limit=2) == stored[2:4]
+    assert await read(before=9, limit=2) == stored[6:8]  # without after: the last two
+
+
+async def test_messages_are_numbered_1_2_3_and_the_conversation_counts_them(
+    store: Store,
+) -> None:
+    await user(store, "ann")
+    conversation = await store.create_conversation(user_id="ann")
+    assert (conversation.message_count, conversation.last_message_at) == (0, None)
+    one = await store.append_message(
+        user_id="ann", conversation_id=conversation.id, role="user", content="hi"
+    )
+    more = await store.append_messages(
+        user_id="ann",
+        conversation_id=conversation.id,
+        messages=[("assistant", "hello"), ("user", "again")],
+    )
+    assert [one.seq, *(m.seq for m in more)] == [1, 2, 3]
+    counted = await store.get_conversation(user_id="ann", conversation_id=conversation.id)
+    assert counted.message_count == 3
+    assert counted.last_message_at == more[-1].created_at
+    # Numbers belong to a conversation: another one starts at 1 again.
+    other = await store.create_conversation(user_id="ann")
+    first = await store.append_message(
+        user_id="ann", conversation_id=other.id, role="user", content="x"
+    )
+    assert first.seq == 1
+
+
+def test_raw_sql_inserts_are_numbered_by_the_database_whatever_seq_they_give(
+    conn: psycopg.Connection,
+) -> None:
+    conn.execute("INSERT INTO users (id, email) VALUES ('ann', 'ann@example.com')")
+    (cid,) = conn.execute(
+        "INSERT INTO conversations (user_id) VALUES ('ann') RETURNING id"
+    ).fetchone() or (0,)
+    rows = conn.execute(
+        "INSERT INTO messages (user_id, conversation_id, role, content, seq)"
+        " VALUES ('ann', %(c)s, 'user', 'a', 42), ('ann', %(c)s, 'assistant', 'b', 1)"
+        " RETURNING seq",
+        {"c": cid},
+    ).fetchall()
+    assert rows == [(1,), (2,)]
+    assert conn.execute(
+        "SELECT message_count FROM conversations WHERE id = %s", (cid,)
+    ).fetchone() == (2,)
 
 
 async def test_get_messages_of_empty_conversation_is_empty(store: Store) -> None:

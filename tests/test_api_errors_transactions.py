@@ -128,9 +128,27 @@ async def test_not_found_by_a_query_leaves_the_callers_transaction_usable(
 ) -> None:
     await user(fresh, "ann")
     with pytest.raises(NotFound):
-        await fresh.append_message(user_id="ann", conversation_id=1, role="user", content="x")
+        await fresh.create_conversation(user_id="bob")
     with pytest.raises(NotFound):
         await fresh.get_conversation(user_id="bob", conversation_id=1)
+    with pytest.raises(NotFound):
+        await fresh.get_messages(user_id="ann", conversation_id=1)
+    assert (await fresh.get_user(user_id="ann")).id == "ann"
+
+
+async def test_an_append_to_no_conversation_is_not_found_raised_by_the_database(
+    fresh: Store,
+) -> None:
+    """An append is one INSERT ... VALUES (one shard on Citus); messages_number refuses it
+    with the foreign key's error, so the caller's transaction must be rolled back."""
+    await user(fresh, "ann")
+    await commit(fresh)
+    with pytest.raises(NotFound) as caught:
+        await fresh.append_message(user_id="ann", conversation_id=1, role="user", content="x")
+    assert caught.value.constraint == "messages_conversation_fkey"
+    with pytest.raises(ChatstoreError):
+        await fresh.get_user(user_id="ann")
+    await rollback(fresh)
     assert (await fresh.get_user(user_id="ann")).id == "ann"
 
 

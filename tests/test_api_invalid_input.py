@@ -119,7 +119,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
     ],
     "get_messages": [
         *({"user_id": "ann", "conversation_id": CONV, "limit": bad} for bad in (0, 1001, True)),
-        *({"user_id": "ann", "conversation_id": CONV, "before_id": bad} for bad in (0, "9")),
+        *({"user_id": "ann", "conversation_id": CONV, "before": bad} for bad in (0, "9")),
+        *({"user_id": "ann", "conversation_id": CONV, "after": bad} for bad in (-1, "9", 2.0)),
         *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
     ],
     "add_task": [

@@ -28,6 +28,8 @@ SAMPLES: dict[str, object] = {
     "task_id": 1,
     "before_updated_at": None,
     "before_id": None,
+    "before": None,
+    "after": 0,
     "limit": 20,
     "role": "user",
     "content": "hello",

@@ -46,6 +46,7 @@ ANALYZE users, conversations, messages, tasks;
 # The statements chatstore runs for the three access paths (sql/queries/).
 RECENT_CONVERSATIONS = QUERIES["list_conversations"]
 LAST_MESSAGES = QUERIES["get_messages"]
+MESSAGES_AFTER = QUERIES["get_messages_after"]
 TASKS_BY_STATUS = QUERIES["list_tasks"]
 
 
@@ -77,7 +78,13 @@ def plan_nodes(
 
 
 def last_50(user_id: str, conversation_id: int) -> dict[str, Any]:
-    return {"user_id": user_id, "conversation_id": conversation_id, "before_id": None, "limit": 50}
+    return {
+        "user_id": user_id,
+        "conversation_id": conversation_id,
+        "before": None,
+        "after": None,
+        "limit": 50,
+    }
 
 
 def scans_of(nodes: list[dict[str, Any]], relation: str) -> list[dict[str, Any]]:
@@ -141,14 +148,31 @@ def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backw
     )
 
 
+def test_catching_up_after_a_number_reads_forwards_on_the_message_key(
+    loaded: psycopg.Connection,
+) -> None:
+    row = loaded.execute(
+        "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
+    ).fetchone()
+    assert row is not None
+    params = {**last_50("user1", row[0]), "after": 19_000}
+    nodes = plan_nodes(loaded, MESSAGES_AFTER, params)
+    (scan,) = scans_of(nodes, "messages")
+    assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
+        "Index Scan",
+        "messages_pkey",
+        "Forward",
+    )
+
+
 @pytest.mark.parametrize("completed", [False, True])
-def test_a_users_tasks_by_status_use_the_owner_status_index(
+def test_a_users_tasks_by_status_use_the_tasks_key(
     loaded: psycopg.Connection, completed: bool
 ) -> None:
     nodes = plan_nodes(loaded, TASKS_BY_STATUS, {"user_id": "user3", "completed": [completed]})
     # A user's tasks lie scattered over the table, so the planner may read them
     # through a bitmap and sort the few it finds; either way, through this index.
-    assert indexes_used(nodes, "tasks") == {"tasks_user_id_completed_idx"}
+    assert indexes_used(nodes, "tasks") == {"tasks_pkey"}
     assert "Seq Scan" not in node_types(nodes)
 
 

@@ -468,6 +468,10 @@ def test_fault_a_migration_and_its_record_commit_together_when_the_lock_connecti
 # --- the cluster-wide role of migration 0005, on a server of our own ---------------------
 
 
+# The migration these tests roll back: the last one applied.
+RLS = "chatstore_0005_row_level_security"
+
+
 def _role_exists(dsn: str) -> bool:
     with psycopg.connect(dsn) as c:
         row = c.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'chatstore_app'").fetchone()
@@ -482,8 +486,8 @@ def test_rls_rollback_drops_chatstore_app_only_when_no_database_or_member_uses_i
         devserver.scratch_database(server, f"chatstore_a_{uuid.uuid4().hex[:8]}") as one,
         devserver.scratch_database(server, f"chatstore_b_{uuid.uuid4().hex[:8]}") as two,
     ):
-        migrations.apply(one)
-        migrations.apply(two)  # the role exists already: reused
+        migrations.apply(one, up_to=RLS)
+        migrations.apply(two, up_to=RLS)  # the role exists already: reused
         migrations.rollback(one, steps=1)
         assert _role_exists(server), "database two still uses it"
         with psycopg.connect(server, autocommit=True) as c:
@@ -494,8 +498,8 @@ def test_rls_rollback_drops_chatstore_app_only_when_no_database_or_member_uses_i
         finally:
             with psycopg.connect(server, autocommit=True) as c:
                 c.execute("DROP ROLE chatstore_svc_member")
-        migrations.apply(one)
+        migrations.apply(one, up_to=RLS)
         migrations.rollback(one, steps=1)
         assert not _role_exists(server), "unused: dropped with the last rollback"
-        migrations.apply(one)
+        migrations.apply(one, up_to=RLS)
         assert _role_exists(server)

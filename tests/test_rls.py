@@ -118,11 +118,13 @@ def test_rls_the_app_role_cannot_read_or_write_another_users_rows(
             (),
             pg_errors.InsufficientPrivilege,
         ),
+        # Bob's id on Bob's conversation: messages_number runs under the policies, does
+        # not see that conversation, and refuses the row as its foreign key would.
         (
             "INSERT INTO messages (conversation_id, user_id, role, content)"
             " VALUES (%s, 'bob', 'user', 'planted')",
             (bob_conv,),
-            pg_errors.InsufficientPrivilege,
+            pg_errors.ForeignKeyViolation,
         ),
         # Alice's id on Bob's conversation: the composite foreign key refuses it.
         (
@@ -306,13 +308,17 @@ async def test_rls_every_query_function_works_as_the_app_role(
             api.get_messages(user_id="bob", conversation_id=bob["conversation"]),
             api.get_task(user_id="bob", task_id=bob["task"]),
             api.delete_user(user_id="bob"),
-            api.append_message(
-                user_id="bob", conversation_id=bob["conversation"], role="user", content="x"
-            ),
         ):
             with pytest.raises(NotFound):
                 await call
         await api.delete_user(user_id="carol")
+    # An append to Bob's conversation: messages_number, under the policies, does not see
+    # it and refuses the row (the database's error ends that transaction).
+    with pytest.raises(NotFound):
+        async with acting_as("carol"):
+            await api.append_message(
+                user_id="bob", conversation_id=bob["conversation"], role="user", content="x"
+            )
     # Unique checks ignore the policies: another user's email is still taken.
     with pytest.raises(AlreadyExists):
         async with acting_as("dave"):
@@ -328,7 +334,7 @@ def test_rls_migration_reuses_an_existing_role_and_its_rollback_keeps_a_role_in_
     empty_db: str, db_dsn: str
 ) -> None:
     # db_dsn's database (a clone of the migrated template) already uses chatstore_app.
-    migrations.apply(empty_db)
+    migrations.apply(empty_db, up_to="chatstore_0005_row_level_security")
     with psycopg.connect(empty_db) as c:
         assert c.execute(
             "SELECT count(*) FROM pg_policies WHERE policyname LIKE '%_tenant_isolation'"

@@ -263,7 +263,7 @@ def _calls_of(*, valid: bool) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
             {"user_id": users, "conversation_id": conv, "messages": pairs}
         ),
         "get_messages": st.fixed_dictionaries(
-            {"user_id": users, "conversation_id": conv, "limit": limit, "before_id": before}
+            {"user_id": users, "conversation_id": conv, "limit": limit, "before": before}
         ),
         "add_task": st.fixed_dictionaries(
             {"user_id": users, "title": text, "description": optional}

@@ -12,11 +12,12 @@ RETURNING id, user_id, title, description, completed, created_at, updated_at;
 
 -- list_tasks --
 -- A user's tasks in id order whose completed flag is in the given set
--- (tasks_user_id_completed_idx). No row: no such user. One row of NULLs: no task.
+-- (tasks_pkey; the status is a filter on the user's few rows). No row: no such user.
+-- One row of NULLs: no task.
 SELECT t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
 FROM users AS u
 LEFT JOIN tasks AS t
-    ON t.user_id = u.id AND t.completed = ANY (%(completed)s::boolean[])
+    ON t.user_id = %(user_id)s AND t.completed = ANY (%(completed)s::boolean[])
 WHERE u.id = %(user_id)s
 ORDER BY t.id;
 
