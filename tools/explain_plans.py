@@ -15,6 +15,7 @@ from chatstore import devserver, migrations
 from tests.test_query_plans import (
     LAST_MESSAGES,
     LOAD,
+    MESSAGES_AFTER,
     RECENT_CONVERSATIONS,
     TASKS_BY_STATUS,
     last_50,
@@ -50,6 +51,11 @@ def main() -> None:
                     },
                 ),
                 ("get_messages", LAST_MESSAGES, last_50("user1", long[0])),
+                (
+                    "get_messages_after",
+                    MESSAGES_AFTER,
+                    {**last_50("user1", long[0]), "after": 19_000},
+                ),
                 ("list_tasks", TASKS_BY_STATUS, {"user_id": "user3", "completed": [False]}),
             ]
             for name, query, params in cases:
