@@ -162,6 +162,63 @@ def test_a_phase2_database_upgrades_in_place_with_its_data_intact(
         assert snapshot(empty_db) == snapshot(fresh)
 
 
+KEYS_BEFORE = "chatstore_0005_row_level_security"
+NUMBERS_ADDED = "chatstore_0006_message_numbers"
+
+
+def test_messages_from_before_the_numbers_are_numbered_in_their_old_order_while_appends_go_on(
+    empty_db: str,
+) -> None:
+    """0006-0009 on a database with conversations and messages: the old messages get
+    1 .. k in id order, the counters are filled without moving updated_at, and an append
+    made between 0006 and 0007 (the service keeps running) continues the numbering."""
+    migrations.apply(empty_db, up_to=KEYS_BEFORE)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, email) VALUES ('ann', 'ann@example.com')")
+        # 1,201 conversations (more than one backfill batch of 500), three messages each,
+        # inserted interleaved so that ids within a conversation are not consecutive.
+        conn.execute(
+            "INSERT INTO conversations (user_id) SELECT 'ann' FROM generate_series(1, 1201)"
+        )
+        conn.execute(
+            "INSERT INTO messages (user_id, conversation_id, role, content)"
+            " SELECT 'ann', c, CASE WHEN m = 2 THEN 'assistant' ELSE 'user' END, 'm' || m"
+            " FROM generate_series(1, 3) AS m, generate_series(1, 1200) AS c"
+        )
+        before = dict(conn.execute("SELECT id, updated_at FROM conversations").fetchall())
+        migrations.apply(empty_db, up_to=NUMBERS_ADDED)
+        # The service appends to conversation 7, not counted yet: the trigger counts it.
+        late = conn.execute(
+            "INSERT INTO messages (user_id, conversation_id, role, content)"
+            " VALUES ('ann', 7, 'user', 'late') RETURNING seq"
+        ).fetchone()
+        assert late == (4,)
+        migrations.apply(empty_db)
+        rows = conn.execute(
+            "SELECT conversation_id, array_agg(content ORDER BY seq), array_agg(seq ORDER BY seq)"
+            " FROM messages GROUP BY conversation_id"
+        ).fetchall()
+        assert len(rows) == 1200
+        for cid, contents, seqs in rows:
+            expected = ["m1", "m2", "m3", "late"] if cid == 7 else ["m1", "m2", "m3"]
+            assert (contents, seqs) == (expected, list(range(1, len(expected) + 1))), cid
+        counts = conn.execute(
+            "SELECT id, message_count, last_message_at IS NOT NULL, updated_at FROM conversations"
+        ).fetchall()
+        for cid, count, has_last, updated_at in counts:
+            assert (count, has_last) == ((4 if cid == 7 else 0 if cid == 1201 else 3), cid != 1201)
+            if cid != 7:  # the backfill does not reorder anyone's sidebar
+                assert updated_at == before[cid]
+        # Messages are append-only again, and the next append continues the numbering.
+        with pytest.raises(psycopg.errors.IntegrityError):
+            conn.execute("UPDATE messages SET seq = seq WHERE false")
+        nxt = conn.execute(
+            "INSERT INTO messages (user_id, conversation_id, role, content)"
+            " VALUES ('ann', 1, 'user', 'next') RETURNING seq"
+        ).fetchone()
+        assert nxt == (4,)
+
+
 def test_a_phase2_row_that_breaks_a_rule_stops_the_upgrade_and_changes_nothing(
     empty_db: str,
 ) -> None:
