@@ -185,7 +185,9 @@ def test_messages_from_before_the_numbers_are_numbered_in_their_old_order_while_
             " SELECT 'ann', c, CASE WHEN m = 2 THEN 'assistant' ELSE 'user' END, 'm' || m"
             " FROM generate_series(1, 3) AS m, generate_series(1, 1200) AS c"
         )
-        before = dict(conn.execute("SELECT id, updated_at FROM conversations").fetchall())
+        before: dict[int, datetime] = dict(
+            conn.execute("SELECT id, updated_at FROM conversations").fetchall()
+        )
         migrations.apply(empty_db, up_to=NUMBERS_ADDED)
         # The service appends to conversation 7, not counted yet: the trigger counts it.
         late = conn.execute(
