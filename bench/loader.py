@@ -2,9 +2,13 @@
 
 The loader grows one database step by step (100k, then 1M, then 10M messages), so
 each scale adds only the difference. Ids are written explicitly and the identity
-sequences are moved past them afterwards. The user triggers (the updated_at bump)
-are disabled during the load, because each conversation's ``updated_at`` is written
-as the time of its last message; the foreign keys stay checked.
+sequences are moved past them afterwards. The user triggers (``messages_number``, which
+numbers each message and updates its conversation row) are disabled during the load, so
+the loader writes what they would have: each message's ``seq`` (1..n in order within its
+conversation) and each conversation's ``message_count``, ``last_message_at`` and
+``updated_at`` (the time of its last message); the foreign keys stay checked. On a schema
+from before migration 0006 (no ``seq``; ``bench.keys`` loads one) those columns are
+left out.
 
 The peers' tables (langchain-postgres, OpenAI Agents SDK) receive the same
 conversations, converted in SQL from the rows just loaded.
@@ -37,6 +41,7 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 MESSAGE_GAP = timedelta(seconds=20)
 COPY_CHUNK_BYTES = 1 << 20
 TAIL = 50
+COPY_NULL = "\\N"
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,18 @@ def background_plan(
 
 
 class Loader:
-    def __init__(self, conn: Conn, seed: int = 5) -> None:
+    def __init__(self, conn: Conn, seed: int = 5, *, peers: bool = True) -> None:
         self._conn = conn
         self._rng = random.Random(seed)
         self._text = TextSource(seed)
+        self._peers = peers  # also fill the langchain and Agents SDK tables
+        # Migration 0006 numbers messages (seq) and counts them on the conversation.
+        self._numbered = bool(
+            self._scalar(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+                " current_schema() AND table_name = 'messages' AND column_name = 'seq'"
+            )
+        )
 
     # -- state -----------------------------------------------------------
     def _scalar(self, query: str) -> int:
@@ -142,7 +155,8 @@ class Loader:
                     ).format(t=sql.Literal(table), i=sql.Identifier(table))
                 )
         started = time.perf_counter()
-        mirror_to_peers(conn, conv_ids[0], conv_ids[-1])
+        if self._peers:
+            mirror_to_peers(conn, conv_ids[0], conv_ids[-1])
         self._last_peer_seconds = time.perf_counter() - started
         # Settle the new rows (hint bits, visibility map, statistics) now, so that
         # autovacuum does not do it in the middle of the measurements.
@@ -165,20 +179,25 @@ class Loader:
         self, plans: list[PlannedConversation], conv_ids: list[int], next_msg: int
     ) -> None:
         rng = self._rng
+        numbered = self._numbered
         starts = [EPOCH + timedelta(seconds=rng.randrange(365 * 86_400)) for _ in plans]
-        with self._conn.cursor().copy(
-            "COPY conversations (id, user_id, title, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            copy.write(
-                "".join(
-                    f"{conv_id}\t{plan.user_id}\tConversation {conv_id}\t{start.isoformat()}"
-                    f"\t{(start + MESSAGE_GAP * max(0, plan.message_count - 1)).isoformat()}\n"
-                    for conv_id, plan, start in zip(conv_ids, plans, starts, strict=True)
-                )
-            )
-        with self._conn.cursor().copy(
-            "COPY messages (id, conversation_id, created_at, user_id, role, content) FROM STDIN"
-        ) as copy:
+        conv_columns = "id, user_id, title, created_at, updated_at"
+        msg_columns = "id, conversation_id, created_at, user_id, role, content"
+        if numbered:
+            conv_columns += ", message_count, last_message_at"
+            msg_columns += ", seq"
+        with self._conn.cursor().copy(f"COPY conversations ({conv_columns}) FROM STDIN") as copy:
+            rows = []
+            for conv_id, plan, start in zip(conv_ids, plans, starts, strict=True):
+                last = (start + MESSAGE_GAP * max(0, plan.message_count - 1)).isoformat()
+                row = f"{conv_id}\t{plan.user_id}\tConversation {conv_id}\t{start.isoformat()}"
+                row += f"\t{last}"
+                if numbered:
+                    last_message_at = last if plan.message_count else COPY_NULL
+                    row += f"\t{plan.message_count}\t{last_message_at}"
+                rows.append(row + "\n")
+            copy.write("".join(rows))
+        with self._conn.cursor().copy(f"COPY messages ({msg_columns}) FROM STDIN") as copy:
             buf: list[str] = []
             size = 0
             msg_id = next_msg
@@ -192,9 +211,10 @@ class Loader:
                         # of a short conversation moves the same bytes.
                         text = TextSource(seed=TAIL)
                     body = text.text(role)
+                    seq = f"\t{i + 1}" if numbered else ""
                     buf.append(
                         f"{msg_id}\t{conv_id}\t{(start + MESSAGE_GAP * i).isoformat()}"
-                        f"\t{plan.user_id}\t{role}\t{body}\n"
+                        f"\t{plan.user_id}\t{role}\t{body}{seq}\n"
                     )
                     size += len(body) + 64
                     msg_id += 1
@@ -220,7 +240,7 @@ SELECT md5(m.conversation_id::text)::uuid,
        m.created_at
 FROM messages AS m
 WHERE m.conversation_id BETWEEN %(lo)s AND %(hi)s
-ORDER BY m.conversation_id, m.id
+ORDER BY m.conversation_id, m.seq
 """).format(table=sql.Identifier(LANGCHAIN_TABLE))
 
 AGENTS_SESSIONS_MIRROR = sql.SQL("""
@@ -237,7 +257,7 @@ SELECT m.conversation_id::text,
        m.created_at AT TIME ZONE 'UTC'
 FROM messages AS m
 WHERE m.conversation_id BETWEEN %(lo)s AND %(hi)s
-ORDER BY m.conversation_id, m.id
+ORDER BY m.conversation_id, m.seq
 """).format(table=sql.Identifier(AGENTS_MESSAGES_TABLE))
 
 

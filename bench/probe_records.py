@@ -26,16 +26,16 @@ from pydantic import TypeAdapter
 from bench.fixtures import SPECIAL_USER, find_fixtures
 from bench.server import BENCH_DATABASE, server_dsn, with_database
 
-COLUMNS = ("id", "conversation_id", "user_id", "role", "content", "created_at")
+COLUMNS = ("id", "conversation_id", "user_id", "seq", "role", "content", "created_at")
 
 JSON_AGG = """
-SELECT coalesce(json_agg(m ORDER BY m.id), '[]')::text
+SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')::text
 FROM conversations AS c
 JOIN LATERAL (
-    SELECT id, conversation_id, user_id, role, content, created_at
+    SELECT id, conversation_id, user_id, seq, role, content, created_at
     FROM messages
-    WHERE conversation_id = c.id AND user_id = c.user_id
-    ORDER BY id DESC
+    WHERE user_id = %(user_id)s AND conversation_id = %(conversation_id)s
+    ORDER BY seq DESC
     LIMIT %(limit)s::bigint
 ) AS m ON true
 WHERE c.user_id = %(user_id)s AND c.id = %(conversation_id)s
@@ -62,7 +62,8 @@ def main() -> None:
                 "user_id": SPECIAL_USER,
                 "conversation_id": cid,
                 "limit": limit,
-                "before_id": None,
+                "before": None,
+                "after": None,
             }
 
         def variants(cid: int, limit: int | None) -> dict[str, Callable[[], object]]:

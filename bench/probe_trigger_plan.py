@@ -1,4 +1,8 @@
-"""Probe: a session's first INSERT fixes the bump trigger's plan for the session.
+"""Probe: a session's first INSERT fixes the trigger's plan for the session.
+
+Written for the statement trigger ``messages_bump_conversation`` (bench/ANALYSIS.md);
+since migration 0006 the PL/pgSQL trigger that updates the conversation is the row
+trigger ``messages_number``, whose UPDATE is cached the same way.
 
 ``python -m bench.probe_trigger_plan`` builds a 100k-message database of its own
 (``chatstore_probe``), then times 300 single-message appends on two fresh sessions:

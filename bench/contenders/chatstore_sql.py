@@ -43,24 +43,29 @@ class ChatstoreSQL:
         self._doomed: list[int] = []
         before: tuple[Any, Any] = (None, None)
         for _ in range(PAGE_NUMBER - 1):
-            rows = self._list(before)
-            last = rows[PAGE_SIZE - 1]
-            before = (last[4], last[0])
+            cur = self._conn.execute(
+                self.queries["list_conversations"], self._list_params(before), prepare=True
+            )
+            assert cur.description is not None
+            columns = [c.name for c in cur.description]
+            last = cur.fetchall()[PAGE_SIZE - 1]
+            before = (last[columns.index("updated_at")], last[columns.index("id")])
         self._before = before
 
     def _run(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._conn.execute(self.queries[name], params, prepare=True).fetchall()
 
+    @staticmethod
+    def _list_params(before: tuple[Any, Any]) -> dict[str, Any]:
+        return {
+            "user_id": HEAVY_USER,
+            "before_updated_at": before[0],
+            "before_id": before[1],
+            "limit": PAGE_SIZE + 1,
+        }
+
     def _list(self, before: tuple[Any, Any]) -> list[tuple[Any, ...]]:
-        return self._run(
-            "list_conversations",
-            {
-                "user_id": HEAVY_USER,
-                "before_updated_at": before[0],
-                "before_id": before[1],
-                "limit": PAGE_SIZE + 1,
-            },
-        )
+        return self._run("list_conversations", self._list_params(before))
 
     def operations(self) -> dict[str, Operation | Unsupported]:
         fx = self._fx
@@ -73,7 +78,8 @@ class ChatstoreSQL:
                         "user_id": SPECIAL_USER,
                         "conversation_id": cid,
                         "limit": limit,
-                        "before_id": None,
+                        "before": None,
+                        "after": None,
                     },
                 )
             )

@@ -1,7 +1,9 @@
 """The floor: minimal psycopg 3 per operation.
 
 One prepared statement, one round trip, tuples, no validation. The append relies on
-the schema's statement trigger for the ``updated_at`` bump, as chatstore does.
+the schema's row trigger ``messages_number`` for the message's number (``seq``) and the
+conversation's counters and ``updated_at``, as chatstore does. History is read on
+``messages_pkey (user_id, conversation_id, seq)``.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRI
 
 APPEND_ONE = (
     "INSERT INTO messages (conversation_id, user_id, role, content)"
-    " VALUES (%s, %s, %s, %s) RETURNING id, created_at"
+    " VALUES (%s, %s, %s, %s) RETURNING id, seq, created_at"
 )
 APPEND_PAIR = (
     "INSERT INTO messages (conversation_id, user_id, role, content)"
-    " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s) RETURNING id, created_at"
+    " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s) RETURNING id, seq, created_at"
 )
 LAST_N = (
-    "SELECT id, role, content, created_at FROM messages"
-    " WHERE conversation_id = %s AND user_id = %s ORDER BY id DESC LIMIT %s"
+    "SELECT id, seq, role, content, created_at FROM messages"
+    " WHERE user_id = %s AND conversation_id = %s ORDER BY seq DESC LIMIT %s"
 )
 WHOLE = (
-    "SELECT id, role, content, created_at FROM messages"
-    " WHERE conversation_id = %s AND user_id = %s ORDER BY id"
+    "SELECT id, seq, role, content, created_at FROM messages"
+    " WHERE user_id = %s AND conversation_id = %s ORDER BY seq"
 )
 LIST_FIRST = (
     "SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
@@ -104,14 +106,14 @@ class Floor:
 
         def last50(cid: int) -> Operation:
             def run() -> object:
-                rows = conn.execute(LAST_N, (cid, SPECIAL_USER, 50), prepare=True).fetchall()
+                rows = conn.execute(LAST_N, (SPECIAL_USER, cid, 50), prepare=True).fetchall()
                 rows.reverse()
                 return rows
 
             return Operation(run)
 
         def whole() -> object:
-            return conn.execute(WHOLE, (fx.conv_1000, SPECIAL_USER), prepare=True).fetchall()
+            return conn.execute(WHOLE, (SPECIAL_USER, fx.conv_1000), prepare=True).fetchall()
 
         def new_doomed() -> None:
             self._doomed.append(
