@@ -1,4 +1,4 @@
-"""The ``chatstore`` command: ``migrate``, ``rollback`` and ``status``."""
+"""The ``chatstore`` command: ``migrate``, ``rollback``, ``status`` and ``distribute``."""
 
 from __future__ import annotations
 
@@ -7,37 +7,70 @@ import os
 import sys
 from collections.abc import Sequence
 
-from chatstore import migrations
+import psycopg
+
+from chatstore import citus, migrations
 from chatstore.devserver import DSN_ENV
+from chatstore.errors import ChatstoreError
+
+_DSN_HELP = f"libpq connection string or URL (default: ${DSN_ENV})"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chatstore", description=__doc__)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get(DSN_ENV),
-        help=f"libpq connection string or URL (default: ${DSN_ENV})",
-    )
+    parser.add_argument("--dsn", default=os.environ.get(DSN_ENV), help=_DSN_HELP)
+    # --dsn also after the subcommand (`chatstore migrate --dsn ...`). SUPPRESS: a
+    # subcommand that was not given it leaves the value above alone.
+    dsn_after = argparse.ArgumentParser(add_help=False)
+    dsn_after.add_argument("--dsn", default=argparse.SUPPRESS, help=_DSN_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply every pending migration")
-    back = commands.add_parser("rollback", help="roll back applied migrations")
+    commands.add_parser("migrate", parents=[dsn_after], help="apply every pending migration")
+    back = commands.add_parser("rollback", parents=[dsn_after], help="roll back migrations")
     back.add_argument("--steps", type=int, default=1, help="how many (default 1)")
     back.add_argument("--all", action="store_true", help="roll back every migration")
-    commands.add_parser("status", help="list migrations and whether each is applied")
+    commands.add_parser(
+        "status", parents=[dsn_after], help="list migrations and whether each is applied"
+    )
+    spread = commands.add_parser(
+        "distribute",
+        parents=[dsn_after],
+        help="on a Citus coordinator: users as a reference table, the rest by user_id",
+    )
+    spread.add_argument(
+        "--shard-count", type=_positive, default=None, help="shards per table (default: Citus's)"
+    )
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error(f"no database: pass --dsn or set ${DSN_ENV}")
 
+    try:
+        _run(args)
+    except (ChatstoreError, psycopg.OperationalError) as exc:  # one line, no traceback
+        print(f"chatstore {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.command == "migrate":
         done = migrations.apply(args.dsn)
         print("\n".join(f"applied  {m}" for m in done) or "up to date")
     elif args.command == "rollback":
         done = migrations.rollback(args.dsn, steps=None if args.all else args.steps)
         print("\n".join(f"rolled back  {m}" for m in done) or "nothing to roll back")
+    elif args.command == "distribute":
+        done = citus.distribute(args.dsn, shard_count=args.shard_count)
+        print("\n".join(done) or "already distributed")
     else:
         for s in migrations.status(args.dsn):
             print(f"{'applied' if s.applied else 'pending'}  {s.id}")
-    return 0
 
 
 if __name__ == "__main__":

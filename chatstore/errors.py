@@ -49,4 +49,17 @@ class TimedOut(Unavailable):
     raise the limit if the call is legitimately slow."""
 
 
-__all__ = ["AlreadyExists", "ChatstoreError", "InvalidInput", "NotFound", "TimedOut", "Unavailable"]
+class NotDistributable(ChatstoreError):
+    """This database cannot be distributed over Citus as it is (no Citus, not the
+    coordinator, or migrations pending); nothing was changed."""
+
+
+__all__ = [
+    "AlreadyExists",
+    "ChatstoreError",
+    "InvalidInput",
+    "NotDistributable",
+    "NotFound",
+    "TimedOut",
+    "Unavailable",
+]

@@ -21,7 +21,7 @@ A service enables it in three steps:
        async with pool.connection() as conn, rls.acting_as_async(conn, user_id=uid):
            history = await aio.get_messages(conn, user_id=uid, conversation_id=cid)
 
-The setting is made with ``set_config(..., true)``: it ends with the transaction, so a
+The setting is made with ``SET LOCAL``: it ends with the transaction, so a
 pooled connection never carries one request's user into the next, also behind PgBouncer
 in transaction mode. Outside :func:`acting_as` the role sees no row and can write none.
 
@@ -34,10 +34,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Final, LiteralString
+from typing import Any, Final
 
 import psycopg
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection, Connection, sql
 
 from chatstore import _core
 from chatstore.errors import InvalidInput
@@ -47,7 +47,12 @@ SETTING: Final = "chatstore.user_id"
 #: The least-privilege group role that migration 0005 creates.
 APP_ROLE: Final = "chatstore_app"
 
-_SET: Final[LiteralString] = "SELECT set_config('chatstore.user_id', %s, true)"
+
+def _set(uid: str) -> sql.Composed:
+    """``SET LOCAL`` rather than ``set_config(..., true)``: the same transaction-local
+    setting, and on Citus the form that reaches the shards' sessions, whose policies
+    read it (``citus.propagate_set_commands = 'local'``, set by chatstore.citus)."""
+    return sql.SQL("SET LOCAL chatstore.user_id = {}").format(sql.Literal(uid))
 
 
 def _checked(user_id: object) -> str:
@@ -70,7 +75,7 @@ def acting_as(conn: Connection[Any], *, user_id: str) -> Iterator[Connection[Any
     in_block = False
     try:
         with conn.transaction():
-            conn.execute(_SET, (uid,))
+            conn.execute(_set(uid), prepare=False)
             in_block = True
             yield conn
             in_block = False
@@ -89,7 +94,7 @@ async def acting_as_async(
     in_block = False
     try:
         async with conn.transaction():
-            await conn.execute(_SET, (uid,))
+            await conn.execute(_set(uid), prepare=False)
             in_block = True
             yield conn
             in_block = False

@@ -21,7 +21,8 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from chatstore import devserver, migrations
+from chatstore import citus, devserver, migrations
+from tests.citus_support import CITUS_DSN_ENV, Cluster, citus_database, maintenance_dsn
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +94,38 @@ def empty_db(server_dsn: str) -> Iterator[str]:
     """DSN of a new, empty database (no migrations), dropped after the test."""
     with devserver.scratch_database(server_dsn, f"chatstore_empty_{uuid.uuid4().hex[:12]}") as dsn:
         yield dsn
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[Cluster]:
+    """A chatstore database on every node of the Citus cluster, migrated and distributed
+    for the whole run, dropped on every node at the end; skips without a cluster."""
+    dsn = maintenance_dsn()
+    if dsn is None:
+        pytest.skip(
+            f"no Citus cluster: set {CITUS_DSN_ENV} to a coordinator's maintenance database"
+            " (.ci/run starts one with ../shared/citus/cluster.sh)"
+        )
+    with citus_database(dsn, f"chatstore_citus_{os.getpid()}") as cluster:
+        migrations.apply(cluster.coordinator)
+        citus.distribute(cluster.coordinator)
+        yield cluster
+
+
+@pytest.fixture
+def citus_db(citus_cluster: Cluster) -> Cluster:
+    """The cluster's chatstore database with its four tables emptied for this test."""
+    with psycopg.connect(citus_cluster.coordinator, autocommit=True) as conn:
+        conn.execute("TRUNCATE users, tasks, conversations, messages")
+    return citus_cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Strict xfail for the tests a module lists in ``CITUS_KNOWN_FAILURES`` (name, or name
+    with parameters: reason), marked on the collected item only: the same function
+    collected elsewhere is untouched."""
+    for item in items:
+        known = getattr(getattr(item, "module", None), "CITUS_KNOWN_FAILURES", {})
+        reason = known.get(item.name) or known.get(getattr(item, "originalname", item.name))
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
