@@ -28,9 +28,11 @@ SELECT format('relation %s kind=%s rls=%s force=%s acl=%s',
               relname, relkind, relrowsecurity, relforcerowsecurity, relacl)
 FROM rels
 UNION ALL
-SELECT format('column %s.%s #%s %s notnull=%s default=%s identity=%s',
+SELECT format('column %s.%s #%s %s notnull=%s default=%s identity=%s acl=%s comment=%s',
               r.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
-              a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity)
+              a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity,
+              -- Column-level privileges (GRANT INSERT (col) ...): NULL when none.
+              a.attacl, col_description(r.oid, a.attnum))
 FROM rels AS r
 JOIN pg_attribute AS a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef AS d ON d.adrelid = r.oid AND d.adnum = a.attnum
