@@ -6,6 +6,10 @@ database; each test that asks for ``conn`` gets a fresh clone of it
 (``CREATE DATABASE ... TEMPLATE``, pytest-postgresql's janitor), so tests never see
 each other's rows. Database names carry the pid, so runs sharing a server do not
 collide.
+
+The Citus tests (marker ``citus``) run on the cluster named by ``CHATSTORE_CITUS_DSN``:
+one database of their own on every node, migrated and distributed once, its four tables
+emptied before each test. Without the variable they are skipped, with the reason.
 """
 
 from __future__ import annotations
