@@ -209,8 +209,25 @@ def test_concurrency_racing_renames_deletes_and_appends_leave_no_orphan_and_rais
 ) -> None:
     _setup(conn)
     outcomes = _race(db_dsn, rounds=150, seed=1)
-    kinds = {k.split(":")[1] for k in outcomes}
-    assert kinds <= {"ok", "NotFound", "Unavailable"}, outcomes
+    # No Unavailable, so no deadlock and no serialization failure: under READ COMMITTED
+    # every statement here locks at most one conversation row (the trigger's UPDATE for an
+    # append, the UPDATE of a rename, the DELETE), and always before any message row (the
+    # cascade deletes them after; an append only inserts new ones). One lock order, so no
+    # cycle; a retry loop would only hide a regression. NotFound only where another
+    # client's delete explains it: the deleter and the lister always find theirs.
+    expected = {
+        "append": {"ok", "NotFound"},
+        "rename": {"ok", "NotFound"},
+        "read": {"ok", "NotFound"},
+        "delete": {"ok"},
+        "list": {"ok"},
+    }
+    unexpected = {
+        key: n
+        for key, n in outcomes.items()
+        if key.split(":")[1] not in expected[key.split(":")[0]]
+    }
+    assert unexpected == {}, outcomes
     assert outcomes["delete:ok"] > 0
     assert outcomes["append:ok"] > 0
     orphans = conn.execute(
