@@ -167,6 +167,108 @@ def test_fault_a_backend_killed_mid_turn_leaves_no_half_turn_in_a_caller_transac
     assert _state(conn) == before, "the question must not stay without its reply"
 
 
+def _gone(dsn: str, pid: int) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return row == (0,)
+
+
+def _kill(dsn: str, pid: int) -> None:
+    """Terminate backend ``pid`` and wait until it is gone."""
+    terminate(dsn, pid)
+    wait_until(lambda: _gone(dsn, pid), what=f"backend {pid} to exit")
+
+
+def _append_through(pool: ConnectionPool[Any], conv: int, handed: list[int]) -> None:
+    """Append through ``pool``, noting the backend of the connection it handed out."""
+    with cpool.connection(pool, timeout=5) as c:
+        handed.append(c.info.backend_pid)
+        queries.append_message(
+            c, user_id="alice", conversation_id=conv, role="user", content="lost"
+        )
+
+
+async def _append_through_async(
+    pool: AsyncConnectionPool[Any], conv: int, handed: list[int]
+) -> None:
+    async with cpool.connection_async(pool, timeout=5) as c:
+        handed.append(c.info.backend_pid)
+        await aio.append_message(
+            c, user_id="alice", conversation_id=conv, role="user", content="lost"
+        )
+
+
+def test_fault_a_dead_pooled_connection_fails_its_call_with_unavailable_then_is_replaced(
+    conn: psycopg.Connection, db_dsn: str
+) -> None:
+    conv = _conversation_with(conn, 0)
+    # A pool without check=: it hands out a connection whose backend died while idle,
+    # and the call on it is what fails.
+    with ConnectionPool(
+        db_dsn, min_size=1, max_size=1, kwargs={"autocommit": True}, open=True
+    ) as pool:
+        with cpool.connection(pool, timeout=5) as c:
+            dead = c.info.backend_pid
+        _kill(db_dsn, dead)
+        handed: list[int] = []
+        with pytest.raises(Unavailable) as info:
+            _append_through(pool, conv, handed)
+        assert handed == [dead], "the call ran on the dead connection itself"
+        assert info.value.retryable
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        # The pool drops it when it comes back; the retry gets a new one.
+        with cpool.connection(pool, timeout=5) as c:
+            assert c.info.backend_pid != dead
+            queries.append_message(
+                c, user_id="alice", conversation_id=conv, role="user", content="retried"
+            )
+    # With check=, the same death while idle is replaced at checkout and never seen; a
+    # backend that dies after checkout is not, and its call is Unavailable too.
+    with _pool(db_dsn, size=1) as pool:
+        with cpool.connection(pool, timeout=5) as c:
+            dead = c.info.backend_pid
+        _kill(db_dsn, dead)
+        with cpool.connection(pool, timeout=5) as c:
+            assert c.info.backend_pid != dead, "check_connection replaced it"
+            queries.get_conversation(c, user_id="alice", conversation_id=conv)
+            dead = c.info.backend_pid
+            _kill(db_dsn, dead)
+            with pytest.raises(Unavailable) as info:
+                queries.append_message(
+                    c, user_id="alice", conversation_id=conv, role="user", content="lost"
+                )
+        assert info.value.retryable
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        with cpool.connection(pool, timeout=5) as c:
+            got = queries.get_messages(c, user_id="alice", conversation_id=conv)
+    assert [(m.seq, m.content) for m in got] == [(1, "retried")]
+
+
+async def test_fault_a_dead_pooled_connection_fails_its_async_call_with_unavailable_then_is_replaced(  # noqa: E501
+    conn: psycopg.Connection, db_dsn: str
+) -> None:
+    conv = _conversation_with(conn, 0)
+    async with AsyncConnectionPool(
+        db_dsn, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False
+    ) as pool:  # no check=
+        async with cpool.connection_async(pool, timeout=5) as c:
+            dead = c.info.backend_pid
+        await asyncio.to_thread(_kill, db_dsn, dead)
+        handed: list[int] = []
+        with pytest.raises(Unavailable) as info:
+            await _append_through_async(pool, conv, handed)
+        assert handed == [dead], "the call ran on the dead connection itself"
+        assert info.value.retryable
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        async with cpool.connection_async(pool, timeout=5) as c:
+            assert c.info.backend_pid != dead
+            await aio.append_message(
+                c, user_id="alice", conversation_id=conv, role="user", content="retried"
+            )
+            got = await aio.get_messages(c, user_id="alice", conversation_id=conv)
+    assert [(m.seq, m.content) for m in got] == [(1, "retried")]
+
+
 def test_fault_a_backend_killed_during_a_conversation_delete_keeps_every_message(
     conn: psycopg.Connection, db_dsn: str
 ) -> None:
