@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from chatstore import aio, devserver, migrations, queries
 from chatstore import pool as cpool
 from chatstore.errors import TimedOut, Unavailable
+from chatstore.models import Message
 from tests.catalog import snapshot
 from tests.reliability_support import (
     Blocker,
@@ -136,35 +137,59 @@ def test_fault_a_backend_killed_during_append_messages_stores_none_and_the_pool_
         assert len(stored) == 500
 
 
+def _conversation_state(conn: psycopg.Connection, conv: int) -> tuple[Any, ...]:
+    """What a turn moves: the conversation's title, message_count, last_message_at and
+    updated_at, and its messages with their numbers."""
+    row = conn.execute(
+        "SELECT title, message_count, last_message_at, updated_at FROM conversations WHERE id = %s",
+        (conv,),
+    ).fetchone()
+    assert row is not None
+    messages = conn.execute(
+        "SELECT seq, role, content FROM messages WHERE conversation_id = %s ORDER BY seq",
+        (conv,),
+    ).fetchall()
+    return (*row, messages)
+
+
+def _turn(pool: ConnectionPool[Any], conv: int, between: Callable[[int], None]) -> list[Message]:
+    """A service's turn: the question and the reply appended in one transaction of the
+    caller, on a connection of ``pool``; ``between`` gets its backend's pid between them."""
+    with cpool.connection(pool, timeout=5) as c, c.transaction():
+        question = queries.append_message(
+            c, user_id="alice", conversation_id=conv, role="user", content="Q"
+        )
+        between(c.info.backend_pid)
+        reply = queries.append_message(
+            c, user_id="alice", conversation_id=conv, role="assistant", content="A"
+        )
+    return [question, reply]
+
+
 def test_fault_a_backend_killed_mid_turn_leaves_no_half_turn_in_a_caller_transaction(
     conn: psycopg.Connection, db_dsn: str
 ) -> None:
-    conv = _conversation_with(conn, 0)
-    before = _state(conn)
-    key = secrets.randbelow(2**62)
-    worker = psycopg.connect(db_dsn, autocommit=True)
-
-    def turn() -> None:
-        # A service stores the question and the reply in one transaction; the backend
-        # dies between the two (here: while it waits on the blocker's advisory lock).
-        with worker.transaction():
-            queries.append_message(
-                worker, user_id="alice", conversation_id=conv, role="user", content="Q"
-            )
-            worker.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-            queries.append_message(
-                worker, user_id="alice", conversation_id=conv, role="assistant", content="A"
-            )
-
-    blocker = Blocker(db_dsn, key)
-    try:
-        raised = _killed_while_waiting(db_dsn, "pg_advisory_xact_lock", turn)
-    finally:
-        blocker.release()
-        worker.close()
-    assert len(raised) == 1
-    assert isinstance(raised[0], psycopg.OperationalError), raised
-    assert _state(conn) == before, "the question must not stay without its reply"
+    queries.create_user(conn, id="alice", email="alice@example.com")
+    # Untitled, with one message: the question would number itself 2 and title it.
+    conv = queries.create_conversation(conn, user_id="alice").id
+    queries.append_message(
+        conn, user_id="alice", conversation_id=conv, role="assistant", content="Hello"
+    )
+    before = _conversation_state(conn, conv)
+    assert before[:2] == (None, 1)
+    with _pool(db_dsn, size=1) as pool:
+        # The question is stored (in the transaction), then its backend dies.
+        with pytest.raises(Unavailable) as info:
+            _turn(pool, conv, lambda pid: _kill(db_dsn, pid))
+        assert info.value.retryable
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        assert _conversation_state(conn, conv) == before, "no half turn, counters unmoved"
+        # The retried turn, through the same pool, numbers on from where it was.
+        stored = _turn(pool, conv, lambda pid: None)
+    assert [(m.seq, m.content) for m in stored] == [(2, "Q"), (3, "A")]
+    after = _conversation_state(conn, conv)
+    assert after[:2] == ("Q", 3)
+    assert after[4] == [(1, "assistant", "Hello"), (2, "user", "Q"), (3, "assistant", "A")]
 
 
 def _gone(dsn: str, pid: int) -> bool:
