@@ -278,13 +278,19 @@ _INVALID: Final = {
 
 
 _MAPPED: Final = frozenset(_NOT_FOUND) | frozenset(_TAKEN) | frozenset(_INVALID)
-# Citus names a shard's copy of a constraint after the shard: users_pkey_102008.
+# Citus names a shard's copy of a constraint after the shard (users_pkey_102008), and an
+# error raised on a worker reaches the client without the constraint field, only with
+# PostgreSQL's message, which names it: ... violates unique constraint "users_pkey_102008".
 _SHARD_SUFFIX = re.compile(r"_[0-9]+$")
+_NAMED_IN_MESSAGE = re.compile(r'constraint "([^"]+)"')
 
 
 def constraint_name(exc: psycopg.Error) -> str | None:
     """The constraint an error names, as the schema names it (without a shard's suffix)."""
     name = exc.diag.constraint_name if exc.diag is not None else None
+    if name is None and isinstance(exc, pg_errors.IntegrityError):
+        found = _NAMED_IN_MESSAGE.search(exc.diag.message_primary or "")
+        name = found.group(1) if found else None
     if name is None or name in _MAPPED:
         return name
     base = _SHARD_SUFFIX.sub("", name)

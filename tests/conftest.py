@@ -122,14 +122,3 @@ def citus_db(citus_cluster: Cluster) -> Cluster:
     with psycopg.connect(citus_cluster.coordinator, autocommit=True) as conn:
         conn.execute("TRUNCATE users, tasks, conversations, messages")
     return citus_cluster
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Strict xfail for the tests a module lists in ``CITUS_KNOWN_FAILURES`` (name, or name
-    with parameters: reason), marked on the collected item only: the same function
-    collected elsewhere is untouched."""
-    for item in items:
-        known = getattr(getattr(item, "module", None), "CITUS_KNOWN_FAILURES", {})
-        reason = known.get(item.name) or known.get(getattr(item, "originalname", item.name))
-        if reason is not None:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))

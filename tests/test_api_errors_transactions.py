@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -51,9 +52,11 @@ async def rollback(api: Store) -> None:
         await result
 
 
-def translate(conn: psycopg.Connection, sql: str) -> ChatstoreError:
+def translate(
+    conn: psycopg.Connection, sql: LiteralString, params: Sequence[object] = ()
+) -> ChatstoreError:
     with pytest.raises(psycopg.Error) as caught:
-        conn.execute(sql)
+        conn.execute(sql, params)
     return _core.translate(caught.value)
 
 
@@ -71,10 +74,12 @@ def test_constraint_errors_map_by_constraint_name(conn: psycopg.Connection) -> N
     assert (type(no_user), no_user.constraint) == (NotFound, "tasks_user_id_fkey")
     taken = translate(conn, "INSERT INTO users (id, email) VALUES ('bob', 'ann@example.com')")
     assert (type(taken), taken.constraint) == (AlreadyExists, "users_email_key")
+    (conversation,) = conn.execute("SELECT id FROM conversations").fetchone() or (0,)
     role = translate(
         conn,
         "INSERT INTO messages (conversation_id, user_id, role, content)"
-        " SELECT id, user_id, 'system', 'x' FROM conversations",
+        " VALUES (%s, 'ann', 'system', 'x')",
+        [conversation],
     )
     assert (type(role), role.constraint) == (InvalidInput, "messages_role_check")
     conn.execute(
@@ -96,7 +101,8 @@ async def test_a_lost_connection_is_a_retryable_unavailable(
     await user(fresh, "ann")
     await commit(fresh)
     pid = fresh.conn.info.backend_pid
-    conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # ::integer: Citus adds a pg_terminate_backend(bigint, bigint) overload.
+    conn.execute("SELECT pg_terminate_backend(%s::integer)", [pid])
     with pytest.raises(Unavailable) as caught:
         await fresh.get_user(user_id="ann")
     assert caught.value.retryable

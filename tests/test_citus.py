@@ -66,31 +66,6 @@ assert len(_collected) == sum(  # no two modules' tests share a name
 )
 globals().update(_collected)
 
-# Citus drops diag.constraint_name from an error raised on a worker, so
-# _core.translate cannot map users_pkey, users_email_key or the trigger's
-# messages_conversation_fkey there, and raises a plain ChatstoreError.
-_NO_CONSTRAINT_NAME = "no constraint name in errors from a worker (to fix in _core.translate)"
-#: Suite tests (by name, or with their parameters) that fail on Citus for a reason
-#: outside this module, each a strict xfail: when the
-#: cause is fixed they pass, and strict makes that fail until the entry is removed.
-CITUS_KNOWN_FAILURES = {
-    "test_create_user_with_taken_id_or_email_is_already_exists": _NO_CONSTRAINT_NAME,
-    **{
-        f"{test}[{kind}-{function}]": _NO_CONSTRAINT_NAME
-        for test in (
-            "test_another_users_record_is_not_found_and_unchanged",
-            "test_a_missing_record_is_not_found_the_same_way",
-        )
-        for kind in ("sync", "async")
-        for function in ("append_message", "append_messages")
-    },
-    "test_constraint_errors_map_by_constraint_name": _NO_CONSTRAINT_NAME,
-    "test_an_append_to_no_conversation_is_not_found_raised_by_the_database": _NO_CONSTRAINT_NAME,
-    "test_a_call_in_an_aborted_transaction_is_a_chatstore_error": _NO_CONSTRAINT_NAME,
-    # Citus adds pg_terminate_backend(bigint, bigint): the test's smallint pid is ambiguous.
-    "test_a_lost_connection_is_a_retryable_unavailable": "pg_terminate_backend(%s) needs ::int",
-}
-
 
 @pytest.fixture
 def conn(citus_db: Cluster) -> Iterator[psycopg.Connection]:

@@ -7,6 +7,16 @@ SET LOCAL lock_timeout = '5s';
 
 REVOKE UPDATE (message_count, last_message_at) ON conversations FROM chatstore_app;
 
+-- As in 0004.
+CREATE OR REPLACE FUNCTION chatstore_refuse_message_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'messages are append-only: UPDATE is not allowed'
+        USING ERRCODE = 'integrity_constraint_violation',
+              CONSTRAINT = 'messages_append_only';
+END
+$$;
+
 DROP TRIGGER conversations_touch_updated_at ON conversations;
 CREATE TRIGGER conversations_touch_updated_at
     BEFORE UPDATE ON conversations

@@ -55,10 +55,13 @@ BEGIN
     WHERE user_id = NEW.user_id AND id = NEW.conversation_id
     RETURNING message_count INTO NEW.seq;
     IF NOT FOUND THEN
-        -- The error the foreign key would raise after this trigger, raised first.
-        RAISE EXCEPTION 'conversation (%, %) does not exist', NEW.user_id, NEW.conversation_id
+        -- The error the foreign key would raise after this trigger, raised first and
+        -- worded as PostgreSQL words it (Citus passes on a shard's message, not its fields).
+        RAISE EXCEPTION 'insert or update on table "messages" violates foreign key constraint "messages_conversation_fkey"'
             USING ERRCODE = 'foreign_key_violation',
-                  CONSTRAINT = 'messages_conversation_fkey';
+                  CONSTRAINT = 'messages_conversation_fkey',
+                  DETAIL = format('Key (user_id, conversation_id)=(%s, %s) is not present in table "conversations".',
+                                  NEW.user_id, NEW.conversation_id);
     END IF;
     RETURN NEW;
 END
@@ -82,3 +85,14 @@ CREATE TRIGGER conversations_touch_updated_at
     FOR EACH ROW EXECUTE FUNCTION chatstore_touch_updated_at();
 
 GRANT UPDATE (message_count, last_message_at) ON conversations TO chatstore_app;
+
+-- The append-only error names its constraint in the message too: Citus passes on a
+-- shard's message but not its constraint field, and chatstore maps errors by that name.
+CREATE OR REPLACE FUNCTION chatstore_refuse_message_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'messages are append-only: UPDATE violates constraint "messages_append_only"'
+        USING ERRCODE = 'integrity_constraint_violation',
+              CONSTRAINT = 'messages_append_only';
+END
+$$;

@@ -107,10 +107,13 @@ BEGIN
     WHERE user_id = NEW.user_id AND id = NEW.conversation_id
     RETURNING message_count INTO NEW.seq;
     IF NOT FOUND THEN
-        -- The error the foreign key would raise after this trigger, raised first.
-        RAISE EXCEPTION 'conversation (%, %) does not exist', NEW.user_id, NEW.conversation_id
+        -- The error the foreign key would raise after this trigger, raised first and
+        -- worded as PostgreSQL words it (Citus passes on a shard's message, not its fields).
+        RAISE EXCEPTION 'insert or update on table "messages" violates foreign key constraint "messages_conversation_fkey"'
             USING ERRCODE = 'foreign_key_violation',
-                  CONSTRAINT = 'messages_conversation_fkey';
+                  CONSTRAINT = 'messages_conversation_fkey',
+                  DETAIL = format('Key (user_id, conversation_id)=(%s, %s) is not present in table "conversations".',
+                                  NEW.user_id, NEW.conversation_id);
     END IF;
     RETURN NEW;
 END
