@@ -208,3 +208,78 @@ def test_a_sessions_first_batch_insert_does_not_leave_appends_scanning_conversat
         for _ in range(10):
             session.execute(append, (row[0], 1))
         assert session.execute(seq_scans).fetchone() == before
+
+
+# Every named query, planned on the loaded data: the indexes it must read, and never a
+# sequential scan. Writes are planned by EXPLAIN without running.
+EXPECTED_INDEXES: dict[str, set[str]] = {
+    "create_user": set(),
+    "get_user": {"users_pkey"},
+    "delete_user": {"users_pkey"},
+    "create_conversation": {"users_pkey"},
+    "get_conversation": {"conversations_pkey"},
+    "list_conversations": {"users_pkey", "conversations_user_id_updated_at_idx"},
+    "rename_conversation": {"conversations_pkey"},
+    "delete_conversation": {"conversations_pkey"},
+    "append_message": set(),
+    "append_messages": set(),
+    "get_messages": {"conversations_pkey", "messages_pkey"},
+    "get_messages_after": {"conversations_pkey", "messages_pkey"},
+    "add_task": {"users_pkey"},
+    "list_tasks": {"users_pkey", "tasks_pkey"},
+    "get_task": {"tasks_pkey"},
+    "update_task": {"tasks_pkey"},
+    "complete_task": {"tasks_pkey"},
+    "delete_task": {"tasks_pkey"},
+}
+
+
+def test_every_named_query_has_an_expected_plan() -> None:
+    assert set(EXPECTED_INDEXES) == set(QUERIES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_INDEXES))
+def test_each_named_query_reads_its_index_and_never_scans_a_table(
+    loaded: psycopg.Connection, name: str
+) -> None:
+    conversation = loaded.execute(
+        "SELECT id FROM conversations WHERE user_id = 'user42' ORDER BY id LIMIT 1"
+    ).fetchone()
+    task = loaded.execute(
+        "SELECT id FROM tasks WHERE user_id = 'user42' ORDER BY id LIMIT 1"
+    ).fetchone()
+    assert conversation is not None
+    assert task is not None
+    values: dict[str, object] = {
+        "id": "newcomer",
+        "email": "newcomer@example.com",
+        "name": None,
+        "user_id": "user42",
+        "title": "A title",
+        "conversation_id": conversation[0],
+        "task_id": task[0],
+        "before_updated_at": None,
+        "before_id": None,
+        "before": None,
+        "after": 5,
+        "limit": 21,
+        "role": "user",
+        "content": "hello",
+        "roles": ["user", "assistant"],
+        "contents": ["hello", "hi"],
+        "description": None,
+        "completed": [False],
+    }
+    sql = QUERIES[name]
+    params = {key: value for key, value in values.items() if f"%({key})s" in sql}
+    nodes = plan_nodes(loaded, sql, params)
+    assert indexes_used(nodes) == EXPECTED_INDEXES[name]
+    assert "Seq Scan" not in node_types(nodes)
+    # Each index is entered by its leading column, the owner (a whole-index scan that
+    # filters on a later column would also name the index).
+    for node in nodes:
+        if "Index Name" in node:
+            owner = "id" if node["Index Name"] == "users_pkey" else "user_id"
+            assert node.get("Index Cond", "").startswith(f"(({owner} = ") or node.get(
+                "Index Cond", ""
+            ).startswith(f"({owner} = "), node
