@@ -7,10 +7,12 @@ chatstore's typed errors, and after an error the database is unchanged.
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import types
+import typing
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -19,7 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatstore import _core, aio, queries
-from chatstore.errors import ChatstoreError, InvalidInput, NotFound
+from chatstore.errors import ChatstoreError, InvalidInput, NotFound, Unavailable
+from tests import _helpers
+from tests._helpers import Store, snapshot, user
+
+store = _helpers.store
 
 # Pieces that have broken text handling somewhere: NUL, lone surrogates, bidi controls,
 # zero-width and combining characters, emoji sequences, quoting and placeholders.
@@ -220,18 +226,20 @@ def _pairs() -> st.SearchStrategy[Any]:
 def _calls() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
     """A function name and keyword arguments for it: half the time valid ones (but with
     hostile text a user could type), half the time anything at all."""
-    return st.one_of(_calls_of(valid=True), _calls_of(valid=False))
+    valid = st.sampled_from(SEEDED).flatmap(lambda owner: _calls_of(owner=owner))
+    return st.one_of(valid, _calls_of(owner=None))
 
 
-def _calls_of(*, valid: bool) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
-    if valid:
-        users: st.SearchStrategy[Any] = st.sampled_from(SEEDED)
-        conv = st.sampled_from([Ref("conversation", u) for u in SEEDED])
-        task = st.sampled_from([Ref("task", u) for u in SEEDED])
+def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    """Valid calls of ``owner`` on their own records, or (no owner) anything at all."""
+    if owner is not None:
+        users: st.SearchStrategy[Any] = st.just(owner)
+        conv = st.just(Ref("conversation", owner))
+        task = st.just(Ref("task", owner))
         text: st.SearchStrategy[Any] = clean_text
         role: st.SearchStrategy[Any] = st.sampled_from(["user", "assistant"])
         limit: st.SearchStrategy[Any] = st.sampled_from([None, 1, 2, 20, 100])
-        cursor = st.one_of(st.none(), st.sampled_from([Ref("cursor", u) for u in SEEDED]))
+        cursor = st.one_of(st.none(), st.just(Ref("cursor", owner)))
         ids: st.SearchStrategy[Any] = _word
         email: st.SearchStrategy[Any] = st.builds("{}@{}".format, _word, _word)
         pairs: st.SearchStrategy[Any] = st.lists(st.tuples(role, text), min_size=1, max_size=5)
@@ -351,6 +359,7 @@ def test_security_every_function_under_hostile_arguments_gives_a_correct_result_
             outcomes[f"{type(exc).__name__}"] += 1
             assert world.state() == before, f"{name} failed but changed the database"
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert queries.get_user(conn, user_id="alice").id == "alice", "connection unusable"
             return
         outcomes["ok"] += 1
         _after(world, name, kwargs, result)
@@ -360,35 +369,48 @@ def test_security_every_function_under_hostile_arguments_gives_a_correct_result_
     assert outcomes["ok"] >= SETTINGS.max_examples // 5, outcomes
 
 
-async def test_security_every_async_function_under_hostile_arguments_gives_a_correct_result_or_a_typed_error(  # noqa: E501
+def test_security_every_async_function_under_hostile_arguments_gives_a_correct_result_or_a_typed_error(  # noqa: E501
     conn: psycopg.Connection, db_dsn: str
 ) -> None:
-    """The same property through chatstore.aio: hypothesis draws the calls, which then
-    run on an AsyncConnection."""
+    """The same property through chatstore.aio. Hypothesis runs no coroutine itself, so
+    each example runs its call on this test's own event loop (one AsyncConnection for
+    all): calls are drawn inside ``@given``, and a failure shrinks like the sync one's."""
     world = World(conn)
-    calls: list[tuple[str, dict[str, Any]]] = []
+    outcomes: Counter[str] = Counter()
+    loop = asyncio.new_event_loop()
+    try:
+        aconn = loop.run_until_complete(psycopg.AsyncConnection.connect(db_dsn, autocommit=True))
 
-    @settings(SETTINGS, max_examples=ASYNC_EXAMPLES)
-    @given(call=_calls())
-    def collect(call: tuple[str, dict[str, Any]]) -> None:
-        calls.append(call)
+        async def invoke(name: str, kwargs: dict[str, Any]) -> Any:
+            fn: Callable[..., Awaitable[Any]] = getattr(aio, name)
+            return await fn(aconn, **kwargs)
 
-    collect()
-    ok = 0
-    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as aconn:
-        for name, raw in calls:
-            kwargs = world.resolve(raw)
+        async def alice() -> str:
+            return (await aio.get_user(aconn, user_id="alice")).id
+
+        @settings(SETTINGS, max_examples=ASYNC_EXAMPLES)
+        @given(call=_calls())
+        def run(call: tuple[str, dict[str, Any]]) -> None:
+            name, kwargs = call[0], world.resolve(call[1])
             before = world.state()
-            fn: Callable[..., Any] = getattr(aio, name)
             try:
-                outcome = fn(aconn, **kwargs)
-                result = await outcome if inspect.isawaitable(outcome) else outcome
-            except ChatstoreError:
+                result = loop.run_until_complete(invoke(name, kwargs))
+            except ChatstoreError as exc:
+                outcomes[f"{type(exc).__name__}"] += 1
                 assert world.state() == before, f"async {name} failed but changed the database"
-                continue
-            ok += 1
+                assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                assert loop.run_until_complete(alice()) == "alice", "connection unusable"
+                return
+            outcomes["ok"] += 1
             _after(world, name, kwargs, result)
-    assert ok >= len(calls) // 5
+
+        try:
+            run()
+        finally:
+            loop.run_until_complete(aconn.close())
+    finally:
+        loop.close()
+    assert outcomes["ok"] >= ASYNC_EXAMPLES // 5, outcomes
 
 
 # --- named promises ----------------------------------------------------------------------
@@ -462,12 +484,126 @@ def test_security_a_cursor_from_one_users_listing_gives_another_user_nothing_of_
     assert all(c.user_id == "bob" for c in page.items)
 
 
-def test_security_lone_surrogates_are_invalid_input(conn: psycopg.Connection) -> None:
-    queries.create_user(conn, id="alice", email="alice@example.com")
-    conv = queries.create_conversation(conn, user_id="alice")
-    with pytest.raises(InvalidInput):
-        queries.append_message(
-            conn, user_id="alice", conversation_id=conv.id, role="user", content="hi \ud800"
-        )
-    with pytest.raises(InvalidInput):
-        queries.get_user(conn, user_id="\udfff")
+# A valid call of every public function, with a value for every text argument (optional
+# ones too); CONV and TASK stand for the test's conversation and task.
+CONV, TASK = object(), object()
+VALID_CALLS: dict[str, dict[str, Any]] = {
+    "create_user": {"id": "carol", "email": "carol@example.com", "name": "Carol"},
+    "get_user": {"user_id": "ann"},
+    "delete_user": {"user_id": "ann"},
+    "create_conversation": {"user_id": "ann", "title": "a title"},
+    "get_conversation": {"user_id": "ann", "conversation_id": CONV},
+    "list_conversations": {
+        "user_id": "ann",
+        "limit": 20,
+        "cursor": _core.encode_cursor(datetime(2030, 1, 1, tzinfo=UTC), 1),
+    },
+    "rename_conversation": {"user_id": "ann", "conversation_id": CONV, "title": "renamed"},
+    "delete_conversation": {"user_id": "ann", "conversation_id": CONV},
+    "append_message": {
+        "user_id": "ann",
+        "conversation_id": CONV,
+        "role": "user",
+        "content": "hello",
+    },
+    "append_messages": {
+        "user_id": "ann",
+        "conversation_id": CONV,
+        "messages": [("user", "q"), ("assistant", "a")],
+    },
+    "get_messages": {"user_id": "ann", "conversation_id": CONV},
+    "add_task": {"user_id": "ann", "title": "a task", "description": "details"},
+    "list_tasks": {"user_id": "ann", "status": "pending"},
+    "get_task": {"user_id": "ann", "task_id": TASK},
+    "update_task": {"user_id": "ann", "task_id": TASK, "title": "new", "description": "new"},
+    "complete_task": {"user_id": "ann", "task_id": TASK},
+    "delete_task": {"user_id": "ann", "task_id": TASK},
+}
+
+
+def _is_text(hint: Any) -> bool:
+    """``str``, a ``Literal`` of strings (a role, a status), or either or ``None``."""
+    if hint is str:
+        return True
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return all(isinstance(a, str) for a in args)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return any(_is_text(a) for a in args if a is not type(None))
+    return False
+
+
+def _with_lone_surrogates(function: str) -> list[tuple[str, dict[str, Any]]]:
+    """The function's valid call with a lone surrogate added to one text argument, for
+    every text argument its signature has, also each text field of a message pair."""
+    valid = VALID_CALLS[function]
+    hints = typing.get_type_hints(getattr(aio, function))
+    found: list[tuple[str, dict[str, Any]]] = []
+    for arg, hint in hints.items():
+        if arg in ("conn", "return"):
+            continue
+        if _is_text(hint):
+            assert valid.get(arg) is not None, f"VALID_CALLS[{function!r}] needs a {arg}"
+            for bad in (f"{valid[arg]}\ud800", f"\udfff{valid[arg]}"):
+                found.append((arg, {**valid, arg: bad}))
+        elif typing.get_origin(hint) is Sequence:  # append_messages: (role, content) pairs
+            (pair,) = typing.get_args(hint)
+            for i, field in enumerate(typing.get_args(pair)):
+                assert _is_text(field), hint
+                pairs = [list(p) for p in valid[arg]]
+                pairs[-1][i] = f"{pairs[-1][i]}\ud800"
+                found.append((f"{arg}[-1][{i}]", {**valid, arg: [tuple(p) for p in pairs]}))
+    return found
+
+
+@pytest.fixture
+async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
+    """The same API on a closed connection: a call that sends SQL raises Unavailable."""
+    if store.kind == "sync":
+        sync_conn = psycopg.connect(db_dsn)
+        sync_conn.close()
+        yield Store(store.module, sync_conn, store.kind)
+    else:
+        async_conn = await psycopg.AsyncConnection.connect(db_dsn)
+        await async_conn.close()
+        yield Store(store.module, async_conn, store.kind)
+
+
+async def test_security_lone_surrogates_are_invalid_input(
+    store: Store, closed: Store, conn: psycopg.Connection
+) -> None:
+    """A lone surrogate in any text argument of any public function is InvalidInput,
+    before any SQL: on a closed connection the valid call fails with Unavailable (it
+    sends SQL), the same call with the surrogate with InvalidInput (it sends none)."""
+    assert set(VALID_CALLS) == set(aio.__all__) == set(queries.__all__)
+    await user(store, "ann")
+    conversation = await store.create_conversation(user_id="ann")
+    await store.append_message(
+        user_id="ann", conversation_id=conversation.id, role="user", content="first"
+    )
+    task = await store.add_task(user_id="ann", title="a task")
+
+    def fill(raw: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: conversation.id if v is CONV else task.id if v is TASK else v for k, v in raw.items()
+        }
+
+    before = snapshot(conn)
+    checked: list[str] = []
+    for function in sorted(VALID_CALLS):
+        valid = fill(VALID_CALLS[function])
+        with pytest.raises(Unavailable):
+            await getattr(closed, function)(**valid)
+        for arg, raw in _with_lone_surrogates(function):
+            kwargs = fill(raw)
+            for api in (closed, store):
+                with pytest.raises(InvalidInput):
+                    await getattr(api, function)(**kwargs)
+            checked.append(f"{function}({arg})")
+        # The live connection serves the next call.
+        assert (await store.get_user(user_id="ann")).id == "ann"
+    assert snapshot(conn) == before
+    # All 31 text arguments: the user_id of 16 functions, create_user's id, email and
+    # name, 4 titles, 2 descriptions, a cursor, a status, append_message's role and
+    # content, and both fields of append_messages' pairs.
+    assert len(set(checked)) == 31, sorted(set(checked))
