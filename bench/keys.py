@@ -20,13 +20,16 @@ drops the databases again:
    Citus cluster (``--citus-dsn``, its coordinator; ``--cluster-dir`` for
    ``cluster.sh add_database``), fully migrated, then distributed by user
    (``chatstore.citus.distribute`` when the tree has it, else the SQL of the brief).
-   The data is loaded before distributing: ``create_distributed_table`` moves it into
-   the shards. Then the same calls of ``chatstore.queries`` (what a service calls) on a
-   connection to the coordinator and on one to the fully migrated one-node database,
-   interleaved: last 50, single append, 2-message append, get_conversation,
-   list_conversations (first page and page 50).
+   The tables are distributed empty, then loaded through the coordinator (COPY, the
+   loader's triggers disabled on the shards too): distributing loaded tables fires the
+   row triggers on every copied row. Then the same calls of ``chatstore.queries``
+   (what a service calls) on a connection to the coordinator and on one to the fully
+   migrated one-node database, interleaved: last 50, single append, 2-message append,
+   get_conversation, list_conversations (first page and page 50).
 
-Placement (``--placement``): ``same-cpu`` pins this process and every backend serving
+``--keep`` leaves the databases; ``--reuse --keep`` measures such one-node databases
+again without loading (with ``--skip-citus``: one-node figures only). Placement
+(``--placement``): ``same-cpu`` pins this process and every backend serving
 it (on Citus: the coordinator's and the workers' backends of this database) to CPU 0,
 as bench/ does (BENCHMARKING.md); ``unpinned`` leaves them to the scheduler.
 """
@@ -52,7 +55,14 @@ from psycopg.conninfo import conninfo_to_dict
 from bench import machine, replenish
 from bench.contenders.base import ASSISTANT_TEXT, USER_TEXT
 from bench.contenders.chatstore_sync import new_messages
-from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRITER_USER
+from bench.fixtures import (
+    HEAVY_USER,
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    SPECIAL_USER,
+    WRITER_USER,
+    find_fixtures,
+)
 from bench.loader import Loader
 from bench.server import with_database
 
@@ -167,9 +177,16 @@ def drop_citus_database(citus_dsn: str, name: str) -> None:
         drop_database(dsn, name)
 
 
-def load(dsn: str, messages: int) -> dict[str, Any]:
-    """The loader's special conversations, ordinary users up to ``messages``, tasks."""
+def load(dsn: str, messages: int, *, citus: bool = False) -> dict[str, Any]:
+    """The loader's special conversations, ordinary users up to ``messages``, tasks.
+
+    On Citus (``citus``), into the distributed tables through the coordinator: the
+    loader's DISABLE TRIGGER reaches the shards, and its DDL and COPY share one
+    transaction, which Citus allows only in sequential mode.
+    """
     with psycopg.connect(dsn, autocommit=True) as conn:
+        if citus:
+            conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
         for table in TABLES:
             conn.execute(
                 sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
@@ -189,13 +206,16 @@ def load(dsn: str, messages: int) -> dict[str, Any]:
         )
         conn.execute("VACUUM (ANALYZE) tasks")
         seconds = time.perf_counter() - started
-        counts = {
-            t: conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
-            ).fetchone()[0]  # type: ignore[index]
-            for t in ("users", *TABLES)
-        }
+        counts = rows(conn)
     return {"fixtures": fixtures.as_dict(), "load_seconds": round(seconds, 1), "rows": counts}
+
+
+def rows(conn: Conn) -> dict[str, int]:
+    out = {}
+    for table in ("users", *TABLES):
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        out[table] = int(row.fetchone()[0])  # type: ignore[index]
+    return out
 
 
 def sizes(dsn: str) -> dict[str, Any]:
@@ -404,10 +424,14 @@ def citus(args: argparse.Namespace, one_node_fixtures: dict[str, int]) -> dict[s
     )
     cdsn = with_database(args.citus_dsn, DB_CITUS)
     migrations.apply(cdsn)
-    log(f"citus: loading {args.citus_messages:,} messages into the coordinator's tables")
-    loaded = load(cdsn, args.citus_messages)
+    # Distribute the empty tables, then load: create_distributed_table on loaded tables
+    # copies the rows into the shards with the triggers firing on every row (message
+    # numbers and counts doubled; a worker backend grew past 20 GB at 1M messages).
     started = time.perf_counter()
     how = distribute(cdsn)
+    dist_seconds = time.perf_counter() - started
+    log(f"citus: distributed in {dist_seconds:.0f} s; loading {args.citus_messages:,} messages")
+    loaded = load(cdsn, args.citus_messages, citus=True)
     with psycopg.connect(cdsn, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
         placement = conn.execute(
@@ -419,8 +443,13 @@ def citus(args: argparse.Namespace, one_node_fixtures: dict[str, int]) -> dict[s
             " AND shardid = get_shard_id_for_distribution_column('messages', %s::text)",
             (SPECIAL_USER,),
         ).fetchone()
-    dist_seconds = time.perf_counter() - started
-    log(f"citus: distributed in {dist_seconds:.0f} s ({how[:60]}...)")
+        counted = conn.execute(
+            "SELECT message_count, (SELECT max(seq) FROM messages WHERE user_id = %s"
+            " AND conversation_id = %s) FROM conversations WHERE user_id = %s AND id = %s",
+            (SPECIAL_USER, loaded["fixtures"]["conv_1000"]) * 2,
+        ).fetchone()
+        assert counted == (1000, 1000), counted
+    log(f"citus: loaded in {loaded['load_seconds']} s ({how[:60]}...)")
     fx = loaded["fixtures"]
     assert fx == one_node_fixtures, (fx, one_node_fixtures)
 
@@ -573,6 +602,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--placement", choices=["same-cpu", "unpinned"], default="same-cpu")
     p.add_argument("--skip-citus", action="store_true")
     p.add_argument("--keep", action="store_true", help="do not drop the databases")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the one-node databases a --keep run left (no create, no load)",
+    )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     args = p.parse_args(argv)
     if args.citus_messages is None:
@@ -593,11 +627,16 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [os.getloadavg()],
     }
     try:
-        loads = {}
+        loads: dict[str, dict[str, Any]] = {}
         for schema, db, up_to in (
             ("before", DB_BEFORE, BEFORE_MIGRATION),
             ("after", DB_AFTER, None),
         ):
+            if args.reuse:
+                with psycopg.connect(with_database(args.dsn, db)) as conn:
+                    loads[schema] = {"fixtures": find_fixtures(conn).as_dict(), "reused": True}
+                    loads[schema]["rows"] = rows(conn)
+                continue
             dsn = create_database(args.dsn, db)
             migrations.apply(dsn, up_to=up_to)
             log(f"{schema}: loading {args.messages:,} messages")
