@@ -84,6 +84,14 @@ WHERE c.oid = ANY (%(tables)s::regclass[])
 GROUP BY c.relname
 ORDER BY c.relname
 """
+# The triggers that are on: while Citus copies existing rows into the shards it inserts
+# them, and messages_number would number every copied message again (and count it twice).
+_ENABLED_TRIGGERS: Final[LiteralString] = """
+SELECT tgrelid::regclass::text, tgname
+FROM pg_trigger
+WHERE tgrelid = ANY (%s::regclass[]) AND NOT tgisinternal AND tgenabled <> 'D'
+ORDER BY 1, 2
+"""
 _CREATE_REFERENCE: Final[LiteralString] = "SELECT create_reference_table(%s)"
 _CREATE_DISTRIBUTED: Final[LiteralString] = (
     "SELECT create_distributed_table(%s, %s, shard_count => %s)"
@@ -191,6 +199,10 @@ def _distribute(conn: psycopg.Connection[Any], shard_count: int | None) -> list[
                 sql.Identifier(table), sql.Identifier(name)
             )
         )
+    # Rows already there are copied as they are: their numbers and counters are right.
+    triggers = conn.execute(_ENABLED_TRIGGERS, [list(DISTRIBUTED)]).fetchall()
+    for table, name in triggers:
+        conn.execute(_trigger("DISABLE", table, name))
     conn.execute(_CREATE_REFERENCE, [REFERENCE])
     done.append(f"{REFERENCE}: reference table")
     anchor, *colocated = DISTRIBUTED
@@ -200,6 +212,8 @@ def _distribute(conn: psycopg.Connection[Any], shard_count: int | None) -> list[
     for table in colocated:
         conn.execute(_CREATE_COLOCATED, [table, COLUMN, anchor])
         done.append(f"{table}: distributed by {COLUMN}, co-located with {anchor}")
+    for table, name in triggers:  # ALTER TABLE on a distributed table reaches its shards
+        conn.execute(_trigger("ENABLE", table, name))
     for table, name, definition in keys:
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
@@ -223,6 +237,12 @@ def _distribute(conn: psycopg.Connection[Any], shard_count: int | None) -> list[
         )
         done.append(f"{table}: {APP_ROLE} may insert {', '.join(columns)} (Citus sends them)")
     return done
+
+
+def _trigger(action: LiteralString, table: str, name: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} " + action + " TRIGGER {}").format(
+        sql.Identifier(table), sql.Identifier(name)
+    )
 
 
 __all__ = ["COLUMN", "DISTRIBUTED", "REFERENCE", "SETTINGS", "distribute"]

@@ -14,6 +14,7 @@ distribution, row-level security on the shards, and distributing twice.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -38,7 +39,7 @@ from tests import (
     test_api_users_tasks,
 )
 from tests._helpers import Store
-from tests.citus_support import Cluster, one_shard_only
+from tests.citus_support import Cluster, citus_database, maintenance_dsn, one_shard_only
 from tests.reliability_support import app_login, wait_until
 
 pytestmark = pytest.mark.citus
@@ -327,6 +328,44 @@ def test_citus_row_level_security_holds_on_the_shards_for_the_app_role(
     assert [m.content for m in bob] == ["bob's"]
     titles = conn.execute("SELECT title FROM conversations WHERE user_id = 'bob'").fetchall()
     assert ("pwned",) not in titles
+
+
+def test_citus_distributing_a_database_with_data_keeps_every_row_number_and_counter() -> None:
+    """A single-node database that grew before it was distributed: the rows Citus copies
+    into the shards keep their numbers and counters (the triggers stay off for the copy)
+    and the next append continues the numbering."""
+    maintenance = maintenance_dsn()
+    assert maintenance is not None
+    with citus_database(maintenance, f"chatstore_citus_data_{os.getpid()}") as cluster:
+        migrations.apply(cluster.coordinator)
+        with psycopg.connect(cluster.coordinator, autocommit=True) as conn:
+            for uid in ("ann", "bob"):
+                queries.create_user(conn, id=uid, email=f"{uid}@example.com")
+                queries.add_task(conn, user_id=uid, title="Buy milk")
+                for size in (1, 5):
+                    conversation = queries.create_conversation(conn, user_id=uid)
+                    queries.append_messages(
+                        conn,
+                        user_id=uid,
+                        conversation_id=conversation.id,
+                        messages=[("user", f"{uid} {size} {i}") for i in range(size)],
+                    )
+            tables = {
+                "messages": "SELECT user_id, conversation_id, seq, role, content, created_at"
+                " FROM messages ORDER BY 1, 2, 3",
+                "conversations": "SELECT user_id, id, title, message_count, last_message_at,"
+                " created_at, updated_at FROM conversations ORDER BY 1, 2",
+                "tasks": "SELECT user_id, id, title, updated_at FROM tasks ORDER BY 1, 2",
+            }
+            before = {name: conn.execute(query).fetchall() for name, query in tables.items()}
+            citus.distribute(cluster.coordinator)
+            after = {name: conn.execute(query).fetchall() for name, query in tables.items()}
+            assert after == before
+            last = before["conversations"][-1]
+            more = queries.append_message(
+                conn, user_id=last[0], conversation_id=last[1], role="user", content="next"
+            )
+            assert more.seq == last[3] + 1
 
 
 def test_citus_distribute_twice_changes_nothing(
