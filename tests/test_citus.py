@@ -330,7 +330,9 @@ def test_citus_row_level_security_holds_on_the_shards_for_the_app_role(
     assert ("pwned",) not in titles
 
 
-def test_citus_distributing_a_database_with_data_keeps_every_row_number_and_counter() -> None:
+def test_citus_distributing_a_database_with_data_keeps_every_row_number_and_counter(
+    citus_cluster: Cluster,  # skips, with the reason, without a cluster
+) -> None:
     """A single-node database that grew before it was distributed: the rows Citus copies
     into the shards keep their numbers and counters (the triggers stay off for the copy)
     and the next append continues the numbering."""
