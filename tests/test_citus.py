@@ -222,6 +222,7 @@ def test_citus_a_shard_moved_to_the_other_worker_while_writers_append_loses_noth
         thread.start()
     try:
         wait_until(lambda: len(acknowledged) >= 30 or bool(failed), timeout=60, what="appends")
+        before_move = len(acknowledged)
         conn.execute(
             "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s,"
             " shard_transfer_mode => 'force_logical')",
@@ -239,6 +240,13 @@ def test_citus_a_shard_moved_to_the_other_worker_while_writers_append_loses_noth
             thread.join()
 
     assert failed == []
+    # Writers kept appending while the shard was copied (logical replication), not only
+    # before and after it.
+    assert moved_at > before_move
+    print(  # the counts, for `pytest -s`: before, during and after the move
+        f"shard move: {before_move} appends before, {moved_at - before_move} during,"
+        f" {len(acknowledged) - moved_at} after"
+    )
     placement = conn.execute(
         "SELECT nodename, nodeport FROM pg_dist_shard_placement WHERE shardid = %s", [shard]
     ).fetchone()
