@@ -17,7 +17,10 @@ _DSN_HELP = f"libpq connection string or URL (default: ${DSN_ENV})"
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
@@ -33,8 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", parents=[dsn_after], help="apply every pending migration")
     back = commands.add_parser("rollback", parents=[dsn_after], help="roll back migrations")
-    back.add_argument("--steps", type=int, default=1, help="how many (default 1)")
-    back.add_argument("--all", action="store_true", help="roll back every migration")
+    how_many = back.add_mutually_exclusive_group()
+    # default None, not 1: argparse tells "--steps 1 --all" from "--all" by identity with
+    # the default, and the int 1 parsed from "1" is the cached default object.
+    how_many.add_argument("--steps", type=_positive, default=None, help="how many (default 1)")
+    how_many.add_argument("--all", action="store_true", help="roll back every migration")
     commands.add_parser(
         "status", parents=[dsn_after], help="list migrations and whether each is applied"
     )
@@ -52,10 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _run(args)
-    except (ChatstoreError, psycopg.OperationalError) as exc:  # one line, no traceback
-        print(f"chatstore {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (ChatstoreError, psycopg.Error) as exc:  # one line, no traceback
+        print(f"chatstore {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message after its notes (``applying <migration>``), on one line."""
+    text = ": ".join([*getattr(exc, "__notes__", []), str(exc)])
+    return " ".join(text.split())
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -63,7 +75,7 @@ def _run(args: argparse.Namespace) -> None:
         done = migrations.apply(args.dsn)
         print("\n".join(f"applied  {m}" for m in done) or "up to date")
     elif args.command == "rollback":
-        done = migrations.rollback(args.dsn, steps=None if args.all else args.steps)
+        done = migrations.rollback(args.dsn, steps=None if args.all else args.steps or 1)
         print("\n".join(f"rolled back  {m}" for m in done) or "nothing to roll back")
     elif args.command == "distribute":
         done = citus.distribute(args.dsn, shard_count=args.shard_count)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 from yoyo.backends import DatabaseBackend
@@ -57,6 +58,20 @@ def _open(dsn: str, source: Path | None) -> Iterator[tuple[DatabaseBackend, Migr
 
 
 def _run(backend: DatabaseBackend, migration: Migration, direction: str) -> None:
+    """Apply or roll back one migration; an error leaving it says which one it was.
+
+    The error keeps its type (a psycopg error, typically); a note names the migration,
+    which tracebacks and ``chatstore``'s one-line messages show.
+    """
+    try:
+        _run_one(backend, migration, direction)
+    except Exception as exc:
+        verb = "applying" if direction == "apply" else "rolling back"
+        exc.add_note(f"{verb} {migration.id}")
+        raise
+
+
+def _run_one(backend: DatabaseBackend, migration: Migration, direction: str) -> None:
     """Apply or roll back one migration and record it in the same transaction.
 
     yoyo's own ``apply_one`` commits the steps on a second connection and only then
@@ -106,9 +121,14 @@ def apply(dsn: str, *, up_to: str | None = None, source: Path | None = None) -> 
 
 
 def rollback(dsn: str, *, steps: int | None = 1, source: Path | None = None) -> list[str]:
-    """Roll back the last ``steps`` applied migrations (``None``: all); return their ids."""
-    if steps is not None and steps < 0:
-        raise ValueError("steps must be >= 0 or None")
+    """Roll back the last ``steps`` applied migrations (``None``: all); return their ids.
+
+    With nothing applied it returns ``[]`` and writes nothing (yoyo's tables included).
+    """
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, or None for all, not {steps}")
+    if not _applied_hashes(dsn):
+        return []
     with _open(dsn, source) as (backend, migrations), backend.lock():
         applied = backend.to_rollback(migrations)  # newest first
         chosen = applied if steps is None else applied[:steps]
@@ -118,6 +138,29 @@ def rollback(dsn: str, *, steps: int | None = 1, source: Path | None = None) -> 
 
 
 def status(dsn: str, *, source: Path | None = None) -> list[MigrationStatus]:
-    """Every known migration, oldest first, and whether it is applied."""
-    with _open(dsn, source) as (backend, migrations):
-        return [MigrationStatus(m.id, backend.is_applied(m)) for m in migrations]
+    """Every known migration, oldest first, and whether it is applied.
+
+    Reads only, in a read-only transaction: a database yoyo never touched is all
+    pending and stays untouched (yoyo's own status path creates its tables first), and a
+    hot standby or a read-only role can ask too.
+    """
+    applied = _applied_hashes(dsn)
+    migrations = read_migrations(str(source or migrations_dir()))
+    return [MigrationStatus(m.id, m.hash in applied) for m in migrations]
+
+
+def _applied_hashes(dsn: str) -> set[str]:
+    """The hashes in yoyo's ``_yoyo_migration``, or none when it does not exist.
+
+    yoyo finds its tables unqualified, in ``current_schema``, as its ``list_tables`` does.
+    """
+    with psycopg.connect(dsn) as conn:
+        conn.read_only = True
+        found = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_tables"
+            " WHERE schemaname = current_schema AND tablename = '_yoyo_migration'"
+        ).fetchone()
+        if found is None:
+            return set()
+        rows = conn.execute("SELECT migration_hash FROM _yoyo_migration").fetchall()
+    return {str(hash_) for (hash_,) in rows}

@@ -84,3 +84,128 @@ def test_cli_distribute_on_citus_refuses_pending_migrations_then_runs_once(
                 " GROUP BY 1 ORDER BY 1"
             ).fetchall()
         assert shards == [("conversations", 4), ("messages", 4), ("tasks", 4), ("users", 1)]
+
+
+# --- errors and usage: one line, never a traceback ----------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``chatstore ARGS`` in a process of its own, without ``CHATSTORE_DSN``."""
+    return subprocess.run(
+        [sys.executable, "-m", "chatstore.cli", *args],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != DSN_ENV},
+        check=False,
+    )
+
+
+def _one_line_error(run: subprocess.CompletedProcess[str], command: str) -> str:
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"chatstore {command}: "), run.stderr
+    return run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--steps", "-1"], "at least 1"),
+        (["--steps", "0"], "at least 1"),
+        (["--steps", "2", "--all"], "not allowed with"),
+        (["--steps", "1", "--all"], "not allowed with"),
+    ],
+)
+def test_cli_rollback_refuses_steps_below_one_and_steps_with_all_as_usage_errors(
+    empty_db: str, args: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrations.apply(empty_db)
+    with pytest.raises(SystemExit) as info:
+        main(["rollback", "--dsn", empty_db, *args])
+    assert info.value.code == 2
+    assert complaint in capsys.readouterr().err
+    assert all(s.applied for s in migrations.status(empty_db)), "nothing was rolled back"
+
+
+def _relations(dsn: str) -> list[tuple[str, str]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT relname, relkind::text FROM pg_class"
+            " WHERE relnamespace = 'public'::regnamespace ORDER BY 1"
+        ).fetchall()
+
+
+def test_cli_status_on_an_empty_database_lists_all_pending_and_creates_nothing(
+    empty_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _relations(empty_db) == []
+    assert main(["status", "--dsn", empty_db]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    assert all(line.startswith("pending  ") for line in lines)
+    assert _relations(empty_db) == [], "status wrote to the database"
+    # Nor does a rollback with nothing to roll back.
+    assert main(["rollback", "--dsn", empty_db]) == 0
+    assert capsys.readouterr().out == "nothing to roll back\n"
+    assert _relations(empty_db) == []
+
+
+def test_cli_status_reads_a_database_where_every_transaction_is_read_only(
+    empty_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hot standby, or a read-only role: status still answers."""
+    migrations.apply(empty_db, up_to="chatstore_0002_harden_users_tasks")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        dbname = conn.execute("SELECT current_database()").fetchone()
+        assert dbname is not None
+        conn.execute(
+            psycopg.sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                psycopg.sql.Identifier(dbname[0])
+            )
+        )
+    assert main(["status", "--dsn", empty_db]) == 0
+    out = capsys.readouterr().out.split()
+    assert out[:4] == [
+        "applied",
+        "chatstore_0001_phase2_baseline",
+        "applied",
+        "chatstore_0002_harden_users_tasks",
+    ]
+    assert set(out[4::2]) == {"pending"}
+
+
+def test_cli_a_lock_timeout_in_a_migration_is_one_line_naming_the_migration(
+    empty_db: str,
+) -> None:
+    """0002 sets lock_timeout = 5s; a transaction holding tasks makes it give up."""
+    migrations.apply(empty_db, up_to="chatstore_0001_phase2_baseline")
+    with psycopg.connect(empty_db) as holder:
+        holder.execute("LOCK TABLE tasks IN ACCESS SHARE MODE")
+        run = _cli("migrate", "--dsn", empty_db)
+    err = _one_line_error(run, "migrate")
+    assert "chatstore_0002_harden_users_tasks" in err
+    assert "lock timeout" in err
+    assert [s.id for s in migrations.status(empty_db) if s.applied] == [
+        "chatstore_0001_phase2_baseline"
+    ]
+
+
+def test_cli_a_migration_refused_by_a_constraint_is_one_line_naming_the_migration(
+    empty_db: str,
+) -> None:
+    migrations.apply(empty_db, up_to="chatstore_0001_phase2_baseline")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO tasks (user_id, title) VALUES (NULL, 'orphan')")
+    err = _one_line_error(_cli("migrate", "--dsn", empty_db), "migrate")
+    assert "chatstore_0002_harden_users_tasks" in err
+    assert "null value" in err
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    ["host=127.0.0.1 port=1 dbname=nowhere connect_timeout=5", "host=127.0.0.1 no_such_option=1"],
+    ids=["unreachable", "malformed"],
+)
+def test_cli_a_connection_that_fails_is_one_line(dsn: str) -> None:
+    for command in ("migrate", "status", "rollback"):
+        _one_line_error(_cli(command, "--dsn", dsn), command)
