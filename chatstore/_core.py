@@ -319,3 +319,25 @@ def translate(exc: psycopg.Error) -> ChatstoreError:
         # shutdown (57P01-57P03), resources (53), serialization failure or deadlock (40).
         return Unavailable(f"database unavailable: {exc}")
     return ChatstoreError(f"database error: {exc}", constraint=constraint)
+
+
+# --- the session -------------------------------------------------------------------------
+
+
+def check_session(pgconn: psycopg.pq.abc.PGconn) -> None:
+    """InvalidInput unless the session's settings let records come out exact.
+
+    Results are read in binary format, which no display setting (DateStyle,
+    IntervalStyle, extra_float_digits, bytea_output) changes, so only the text encoding
+    is left: psycopg encodes and decodes text in the session's client_encoding, and any
+    other than UTF8 cannot carry every character (under SQL_ASCII text comes back as
+    bytes). The server reports the setting whenever it changes; reading it is local, no
+    round trip (docs/decisions.md, "Session settings").
+    """
+    encoding = pgconn.parameter_status(b"client_encoding")
+    if encoding != b"UTF8":
+        shown = encoding.decode("ascii", "replace") if encoding else "unknown"
+        raise InvalidInput(
+            f"chatstore needs client_encoding UTF8; this connection's is {shown}"
+            " (connect with client_encoding=utf8 or RESET client_encoding)"
+        )

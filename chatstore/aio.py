@@ -74,10 +74,16 @@ _NO_TASK = "no such task for this user"
 async def _run(
     conn: AsyncConnection[Any], name: str, params: dict[str, object]
 ) -> list[dict[str, Any]]:
-    """Run the named query; its rows as dicts. The one place SQL is sent."""
+    """Run the named query; its rows as dicts. The one place SQL is sent.
+
+    Results come in binary format: no session setting that changes how values are shown
+    (DateStyle, IntervalStyle, ...) changes a record. The one that does, a client_encoding
+    other than UTF8, is refused before the statement (``_core.check_session``).
+    """
     try:
+        _core.check_session(conn.pgconn)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(QUERIES[name], params)
+            await cur.execute(QUERIES[name], params, binary=True)
             return await cur.fetchall()
     except psycopg.Error as exc:
         raise _core.translate(exc) from exc

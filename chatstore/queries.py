@@ -74,10 +74,16 @@ _NO_TASK = "no such task for this user"
 
 
 def _run(conn: Connection[Any], name: str, params: dict[str, object]) -> list[dict[str, Any]]:
-    """Run the named query; its rows as dicts. The one place SQL is sent."""
+    """Run the named query; its rows as dicts. The one place SQL is sent.
+
+    Results come in binary format: no session setting that changes how values are shown
+    (DateStyle, IntervalStyle, ...) changes a record. The one that does, a client_encoding
+    other than UTF8, is refused before the statement (``_core.check_session``).
+    """
     try:
+        _core.check_session(conn.pgconn)
         with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(QUERIES[name], params)
+            cur.execute(QUERIES[name], params, binary=True)
             return cur.fetchall()
     except psycopg.Error as exc:
         raise _core.translate(exc) from exc

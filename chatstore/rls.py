@@ -67,13 +67,15 @@ def acting_as(conn: Connection[Any], *, user_id: str) -> Iterator[Connection[Any
     """A transaction (a savepoint inside the caller's) in which the row-level security
     policies admit only ``user_id``'s rows; it commits when the block ends normally.
 
-    Raises InvalidInput for an empty id or one with NUL; a failure to begin or commit
+    Raises InvalidInput for an empty id or one with NUL, and on a session whose
+    client_encoding is not UTF8 (as the query functions do); a failure to begin or commit
     becomes chatstore's error (Unavailable when the connection is lost), as in the
     query functions. Errors of the caller's own statements in the block pass unchanged.
     """
     uid = _checked(user_id)
     in_block = False
     try:
+        _core.check_session(conn.pgconn)
         with conn.transaction():
             conn.execute(_set(uid), prepare=False)
             in_block = True
@@ -93,6 +95,7 @@ async def acting_as_async(
     uid = _checked(user_id)
     in_block = False
     try:
+        _core.check_session(conn.pgconn)
         async with conn.transaction():
             await conn.execute(_set(uid), prepare=False)
             in_block = True

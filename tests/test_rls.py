@@ -200,6 +200,32 @@ def test_rls_acting_as_refuses_an_empty_or_nul_user_id(app: psycopg.Connection) 
     assert app.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
+async def test_rls_acting_as_holds_under_the_sessions_settings(
+    conn: psycopg.Connection, app: psycopg.Connection, app_dsn: str
+) -> None:
+    """The setting is quoted for the session (standard_conforming_strings off: a quote and
+    a backslash in the id reach the policies intact); a client_encoding that cannot carry
+    every id is InvalidInput before anything is sent, sync and async (issue 12)."""
+    odd = "o'brien\\x"
+    queries.create_user(conn, id=odd, email="ob@example.com")
+    _seed(conn)
+    app.execute("SET standard_conforming_strings = off")
+    with rls.acting_as(app, user_id=odd):
+        assert app.execute("SELECT id FROM users").fetchall() == [(odd,)]
+    app.execute("RESET standard_conforming_strings")
+    app.execute("SET client_encoding = 'LATIN1'")
+    with pytest.raises(InvalidInput, match="client_encoding"), rls.acting_as(app, user_id="東京"):
+        pass
+    assert app.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    aconn = await psycopg.AsyncConnection.connect(app_dsn, autocommit=True)
+    async with aconn:
+        await aconn.execute("SET client_encoding = 'LATIN1'")
+        with pytest.raises(InvalidInput, match="client_encoding"):
+            async with rls.acting_as_async(aconn, user_id="東京"):
+                pass
+        assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 # --- the query layer, run as the app role ------------------------------------------------
 
 

@@ -1,0 +1,215 @@
+"""Session settings a service may legitimately have do not change records (issue 12).
+
+Each test runs every public function, sync and async, on a connection whose session has
+one non-default setting, and compares every record with the same record read through a
+default connection: equal (a ``str`` field is a ``str``, a time the same instant), or the
+call raises chatstore's error before writing anything (the database is unchanged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from chatstore import aio, queries
+from chatstore.errors import ChatstoreError, InvalidInput
+from tests._helpers import Store, snapshot
+
+# Settings under which every record must come out exactly as on a default connection.
+EXACT: list[tuple[str, str]] = [
+    ("DateStyle", "SQL, DMY"),
+    ("DateStyle", "German"),
+    ("DateStyle", "Postgres, MDY"),
+    ("DateStyle", "ISO, DMY"),
+    ("IntervalStyle", "sql_standard"),
+    ("IntervalStyle", "iso_8601"),
+    ("TimeZone", "Asia/Kolkata"),
+    ("TimeZone", "America/St_Johns"),
+    ("TimeZone", "Pacific/Kiritimati"),
+    ("extra_float_digits", "-15"),
+    ("bytea_output", "escape"),
+    ("standard_conforming_strings", "off"),
+    ("search_path", "public, pg_catalog"),
+    ("default_transaction_isolation", "serializable"),
+    ("client_encoding", "UTF8"),
+]
+# Settings under which records cannot be exact: every call is refused before any SQL.
+# psycopg encodes and decodes text in the session's client_encoding: LATIN1 and its
+# like cannot carry every character, and under SQL_ASCII text comes back as bytes.
+REFUSED: list[tuple[str, str]] = [
+    ("client_encoding", "LATIN1"),
+    ("client_encoding", "WIN1252"),
+    ("client_encoding", "EUC_JP"),
+    ("client_encoding", "SQL_ASCII"),
+]
+# Text that no single-byte encoding holds, with characters that differ between them.
+CONTENT = "Grüße, naïve café: 東京 🙂 \\n 'quoted' \\\\ back\\slash"
+
+
+def _id(setting: tuple[str, str]) -> str:
+    return f"{setting[0]}={setting[1]}"
+
+
+@pytest.fixture(params=["sync", "async"])
+async def fresh(request: pytest.FixtureRequest, db_dsn: str) -> AsyncIterator[Store]:
+    """The API on an autocommit connection of its own, to be given a setting."""
+    if request.param == "sync":
+        with psycopg.connect(db_dsn, autocommit=True) as sync_conn:
+            yield Store(queries, sync_conn, "sync")
+    else:
+        async_conn = await psycopg.AsyncConnection.connect(db_dsn, autocommit=True)
+        async with async_conn:
+            yield Store(aio, async_conn, "async")
+
+
+async def _set(api: Store, name: str, value: str) -> None:
+    """``SET name = value`` for the session, as a service's pool ``configure`` would."""
+    result = api.conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    if api.kind == "async":
+        await result
+
+
+async def _every_function(api: Store, default: psycopg.Connection) -> None:
+    """Every public function under the session's setting; each record equals the one a
+    default connection reads (``default``: the owner's autocommit connection)."""
+
+    def same(record: Any, expected: Any) -> None:
+        assert record == expected
+        for name, value in dict(record).items():
+            assert type(value) is type(getattr(expected, name)), name
+
+    user = await api.create_user(id="ann", email="ann@example.com", name="Änne 🙂")
+    same(user, queries.get_user(default, user_id="ann"))
+    same(await api.get_user(user_id="ann"), user)
+    first = await api.create_conversation(user_id="ann")
+    second = await api.create_conversation(user_id="ann", title=" Zweite, 東京 ")
+    same(second, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
+    message = await api.append_message(
+        user_id="ann", conversation_id=first.id, role="user", content=CONTENT
+    )
+    batch = await api.append_messages(
+        user_id="ann",
+        conversation_id=first.id,
+        messages=[("assistant", "Réponse 🙂"), ("user", CONTENT[::-1])],
+    )
+    history = queries.get_messages(default, user_id="ann", conversation_id=first.id)
+    assert [message, *batch] == history
+    for got, expected in zip([message, *batch], history, strict=True):
+        same(got, expected)
+    for kwargs in ({}, {"limit": 2}, {"before": 3}, {"after": 1, "limit": 1}):
+        got_messages = await api.get_messages(user_id="ann", conversation_id=first.id, **kwargs)
+        assert got_messages == queries.get_messages(
+            default, user_id="ann", conversation_id=first.id, **kwargs
+        )
+    got_conversation = await api.get_conversation(user_id="ann", conversation_id=first.id)
+    same(
+        got_conversation,
+        queries.get_conversation(default, user_id="ann", conversation_id=first.id),
+    )
+    # A walk one conversation a page: the cursor made under the setting works there and
+    # on a default connection alike.
+    page = await api.list_conversations(user_id="ann", limit=1)
+    expected_page = queries.list_conversations(default, user_id="ann", limit=1)
+    assert page == expected_page
+    assert page.next_cursor is not None
+    rest = await api.list_conversations(user_id="ann", limit=1, cursor=page.next_cursor)
+    assert rest == queries.list_conversations(
+        default, user_id="ann", limit=1, cursor=page.next_cursor
+    )
+    assert [c.id for c in (*page.items, *rest.items)] == [first.id, second.id]
+    renamed = await api.rename_conversation(
+        user_id="ann", conversation_id=second.id, title="Ümlaut 🙂"
+    )
+    same(renamed, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
+    task = await api.add_task(user_id="ann", title="Kaffee ☕", description=CONTENT)
+    same(task, queries.get_task(default, user_id="ann", task_id=task.id))
+    updated = await api.update_task(user_id="ann", task_id=task.id, title="Tee 🍵")
+    same(updated, queries.get_task(default, user_id="ann", task_id=task.id))
+    done = await api.complete_task(user_id="ann", task_id=task.id)
+    same(done, queries.get_task(default, user_id="ann", task_id=task.id))
+    assert await api.list_tasks(user_id="ann") == queries.list_tasks(default, user_id="ann")
+    same(await api.get_task(user_id="ann", task_id=task.id), done)
+    await api.delete_task(user_id="ann", task_id=task.id)
+    assert queries.list_tasks(default, user_id="ann") == []
+    await api.delete_conversation(user_id="ann", conversation_id=second.id)
+    assert [c.id for c in queries.list_conversations(default, user_id="ann").items] == [first.id]
+    await api.delete_user(user_id="ann")
+    assert default.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("setting", EXACT, ids=_id)
+async def test_session_settings_leave_every_record_exact(
+    fresh: Store, conn: psycopg.Connection, setting: tuple[str, str]
+) -> None:
+    await _set(fresh, *setting)
+    await _every_function(fresh, conn)
+
+
+def _calls(conversation_id: int, task_id: int) -> list[tuple[str, dict[str, object]]]:
+    """One call of every public function (name, arguments), on rows that exist."""
+    uid, cid, tid = "bob", conversation_id, task_id
+    return [
+        ("create_user", {"id": "ann", "email": "ann@example.com"}),
+        ("get_user", {"user_id": uid}),
+        ("delete_user", {"user_id": uid}),
+        ("create_conversation", {"user_id": uid, "title": "t"}),
+        ("get_conversation", {"user_id": uid, "conversation_id": cid}),
+        ("list_conversations", {"user_id": uid}),
+        ("rename_conversation", {"user_id": uid, "conversation_id": cid, "title": "renamed"}),
+        ("delete_conversation", {"user_id": uid, "conversation_id": cid}),
+        (
+            "append_message",
+            {"user_id": uid, "conversation_id": cid, "role": "user", "content": "hi"},
+        ),
+        (
+            "append_messages",
+            {"user_id": uid, "conversation_id": cid, "messages": [("user", "hi")]},
+        ),
+        ("get_messages", {"user_id": uid, "conversation_id": cid}),
+        ("add_task", {"user_id": uid, "title": "t"}),
+        ("list_tasks", {"user_id": uid}),
+        ("get_task", {"user_id": uid, "task_id": tid}),
+        ("update_task", {"user_id": uid, "task_id": tid, "title": "u"}),
+        ("complete_task", {"user_id": uid, "task_id": tid}),
+        ("delete_task", {"user_id": uid, "task_id": tid}),
+    ]
+
+
+@pytest.mark.parametrize("setting", REFUSED, ids=_id)
+async def test_session_settings_that_cannot_give_exact_records_are_refused_before_any_sql(
+    fresh: Store, conn: psycopg.Connection, setting: tuple[str, str]
+) -> None:
+    queries.create_user(conn, id="bob", email="bob@example.com")
+    conversation = queries.create_conversation(conn, user_id="bob")
+    queries.append_message(
+        conn, user_id="bob", conversation_id=conversation.id, role="user", content=CONTENT
+    )
+    task = queries.add_task(conn, user_id="bob", title="t")
+    before = snapshot(conn)
+    await _set(fresh, *setting)
+    calls = _calls(conversation.id, task.id)
+    assert sorted(name for name, _ in calls) == sorted(aio.__all__)
+    for name, kwargs in calls:
+        with pytest.raises(InvalidInput, match="client_encoding"):
+            await getattr(fresh, name)(**kwargs)
+    assert snapshot(conn) == before
+    # The connection is fine otherwise: with the setting reset it serves again.
+    await _set(fresh, setting[0], "UTF8")
+    assert (await fresh.get_user(user_id="bob")).email == "bob@example.com"
+
+
+async def test_a_search_path_without_chatstores_tables_is_a_chatstore_error_before_writing(
+    fresh: Store, conn: psycopg.Connection
+) -> None:
+    queries.create_user(conn, id="bob", email="bob@example.com")
+    conversation = queries.create_conversation(conn, user_id="bob")
+    task = queries.add_task(conn, user_id="bob", title="t")
+    before = snapshot(conn)
+    await _set(fresh, "search_path", "pg_catalog")
+    for name, kwargs in _calls(conversation.id, task.id):
+        with pytest.raises(ChatstoreError, match="does not exist"):
+            await getattr(fresh, name)(**kwargs)
+    assert snapshot(conn) == before
