@@ -13,9 +13,12 @@ STYLE = {
     "chatstore": ("tab:blue", "-"),
     "chatstore-async": ("tab:cyan", "--"),
     "chatstore-sql": ("tab:gray", ":"),
-    "sqlmodel": ("tab:red", "-"),
+    "sqlmodel-seed-style": ("tab:red", ":"),
+    "sqlmodel-competent": ("tab:red", "-"),
     "langchain": ("tab:green", "-"),
-    "agents": ("tab:purple", "-"),
+    "agents-per-call": ("tab:purple", ":"),
+    "agents-psycopg": ("tab:purple", "-"),
+    "agents-asyncpg": ("tab:pink", "-"),
 }
 
 
@@ -54,12 +57,12 @@ def draw(results: dict[str, Any], path: Path) -> None:
     for ax in list(axes.flat)[len(ops) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=9)
     fig.suptitle(
         f"chatstore vs floor and peers: median latency against data size ({results['placement']})",
         fontsize=11,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

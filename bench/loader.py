@@ -10,8 +10,8 @@ conversation) and each conversation's ``message_count``, ``last_message_at`` and
 from before migration 0006 (no ``seq``; ``bench.keys`` loads one) those columns are
 left out.
 
-The peers' tables (langchain-postgres, OpenAI Agents SDK) receive the same
-conversations, converted in SQL from the rows just loaded.
+The peers' tables (seed 002's own schema for SQLModel, langchain-postgres, OpenAI Agents
+SDK) receive the same conversations, converted in SQL from the rows just loaded.
 """
 
 from __future__ import annotations
@@ -261,10 +261,20 @@ ORDER BY m.conversation_id, m.seq
 """).format(table=sql.Identifier(AGENTS_MESSAGES_TABLE))
 
 
+def _has_sqlmodel_schema(conn: Conn) -> bool:
+    row = conn.execute("SELECT to_regclass('sqlmodel.messages') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def mirror_to_peers(conn: Conn, lo: int, hi: int) -> None:
-    """Copy conversations lo..hi into the langchain and Agents SDK tables."""
+    """Copy conversations lo..hi into the seed's, langchain's and Agents SDK tables."""
     params = {"lo": lo, "hi": hi}
     with conn.transaction():
+        if _has_sqlmodel_schema(conn):
+            from bench.seed_schema import MIRROR
+
+            for statement in MIRROR:
+                conn.execute(statement, params)
         conn.execute(LANGCHAIN_MIRROR, params)
         conn.execute(AGENTS_SESSIONS_MIRROR, params)
         conn.execute(AGENTS_MESSAGES_MIRROR, params)

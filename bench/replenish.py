@@ -36,6 +36,13 @@ SELECT %(sid)s::uuid, jsonb_build_object(
 FROM generate_series(1, %(n)s) AS g
 """).format(table=sql.Identifier(LANGCHAIN_TABLE))
 
+SQLMODEL_MESSAGES = sql.SQL(f"""
+INSERT INTO sqlmodel.messages (conversation_id, user_id, role, content, created_at)
+SELECT %(cid)s, %(uid)s, CASE WHEN g %% 2 = 1 THEN 'user' ELSE 'assistant' END, {_CONTENT},
+       (now() AT TIME ZONE 'UTC') + g * interval '1 millisecond'
+FROM generate_series(1, %(n)s) AS g
+""")
+
 AGENTS_SESSION = sql.SQL("INSERT INTO {table} (session_id) VALUES (%(sid)s)").format(
     table=sql.Identifier(AGENTS_SESSIONS_TABLE)
 )
@@ -59,6 +66,18 @@ def chatstore_conversation(conn: Conn, user_id: str, messages: int) -> int:
         assert row is not None
         cid = int(row[0])
         conn.execute(CHATSTORE_MESSAGES, {"cid": cid, "uid": user_id, "n": messages})
+    return cid
+
+
+def sqlmodel_conversation(conn: Conn, user_id: str, messages: int) -> int:
+    """A new conversation of ``messages`` turns in the seed's tables (schema sqlmodel)."""
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO sqlmodel.conversations (user_id) VALUES (%s) RETURNING id", (user_id,)
+        ).fetchone()
+        assert row is not None
+        cid = int(row[0])
+        conn.execute(SQLMODEL_MESSAGES, {"cid": cid, "uid": user_id, "n": messages})
     return cid
 
 

@@ -24,6 +24,14 @@ def create_langchain_table(dsn: str) -> None:
         PostgresChatMessageHistory.create_tables(conn, LANGCHAIN_TABLE)
 
 
+def create_sqlmodel_tables(dsn: str) -> None:
+    """Seed 002's own tables and indexes, in the schema ``sqlmodel``."""
+    from bench import seed_schema
+
+    with psycopg.connect(dsn) as conn:
+        seed_schema.create(conn)
+
+
 def create_agents_tables(dsn: str) -> None:
     """The Agents SDK creates its tables itself (``create_tables=True``)."""
     from agents.extensions.memory import SQLAlchemySession
@@ -51,6 +59,8 @@ BENCH_TABLES = (
     AGENTS_SESSIONS_TABLE,
     AGENTS_MESSAGES_TABLE,
 )
+SQLMODEL_SCHEMA = "sqlmodel"  # bench.seed_schema.SCHEMA (that module needs sqlmodel)
+SQLMODEL_TABLES = ("users", "conversations", "messages")
 
 
 def pause_autovacuum(dsn: str) -> None:
@@ -67,13 +77,23 @@ def pause_autovacuum(dsn: str) -> None:
                     sql.Identifier(table)
                 )
             )
+        for table in SQLMODEL_TABLES:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(
+                    sql.Identifier(SQLMODEL_SCHEMA, table)
+                )
+            )
 
 
 def create_all(dsn: str) -> dict[str, str]:
     """Create the tables; return, per peer, 'ok' or why it is unavailable."""
     apply_chatstore_migrations(dsn)
     status: dict[str, str] = {}
-    for peer, create in (("langchain", create_langchain_table), ("agents", create_agents_tables)):
+    for peer, create in (
+        ("sqlmodel", create_sqlmodel_tables),
+        ("langchain", create_langchain_table),
+        ("agents", create_agents_tables),
+    ):
         try:
             create(dsn)
             status[peer] = "ok"

@@ -60,9 +60,11 @@ def check(results: dict[str, Any], at: int = -1) -> list[Verdict]:
         )
     cs = "chatstore"
     for op, peer, factor in (
-        ("last50_of_50", "sqlmodel", 3),
-        ("append_one", "sqlmodel", 5),
-        ("delete_1000", "sqlmodel", 10),
+        *(
+            (op, peer, factor)
+            for peer in ("sqlmodel-competent", "sqlmodel-seed-style")
+            for op, factor in (("last50_of_50", 3), ("append_one", 5), ("delete_1000", 10))
+        ),
         ("last50_of_50", "langchain", 2),
     ):
         r = _ratio(_median(big, op, peer), _median(big, op, cs))

@@ -1,10 +1,23 @@
-"""SQLModel ORM, written the way the seed quickstart writes it.
+"""SQLModel ORM on seed 002's own schema and indexes (bench/seed_schema.py).
 
-A session per request; ``session.add`` / ``commit`` / ``refresh``;
-``select(...).order_by(Message.created_at)`` for history, ``updated_at`` set by hand on
-append, OFFSET for later listing pages, ``session.delete(conversation)`` for delete (the
-database cascades the messages). The models map chatstore's tables, so the data is
-the same; the seed's models are kept except for the composite keys this schema has.
+Two contenders, on the same tables and data (the loader's copy of chatstore's
+conversations):
+
+- ``sqlmodel-seed-style``: the seed's quickstart code. A session per request;
+  ``session.get`` of the conversation, ``session.add`` per message, ``updated_at`` set by
+  hand, ``commit``, then ``refresh`` of every message (the default
+  ``expire_on_commit=True``); history ordered by ``created_at``; OFFSET for later listing
+  pages; ``session.get`` + ``session.delete`` for delete (with the seed's relationship
+  made ``cascade_delete=True``, SQLModel's tutorial fix without which that delete fails:
+  the ORM loads the 1,000 messages and deletes them itself).
+- ``sqlmodel-competent``: the same models as a competent SQLAlchemy user writes the
+  calls. ``expire_on_commit=False``, no ``session.get`` and no ``refresh`` (the ids come
+  back from ``INSERT ... RETURNING`` during the flush); the seed's schema has no trigger,
+  so ``updated_at`` is set by the database's clock in one ``UPDATE`` inside the same
+  transaction (what chatstore's trigger does too); keyset paging for the listing; one
+  ``DELETE`` statement, the database cascading the messages.
+
+Both read history on the seed's ``idx_messages_conversation_id_created_at``.
 """
 
 from __future__ import annotations
@@ -13,64 +26,47 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Column, Engine, Identity, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Engine, delete, func, tuple_, update
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, select
 
 from bench import replenish
 from bench.contenders.base import ASSISTANT_TEXT, USER_TEXT, Operation, Unsupported
 from bench.fixtures import HEAVY_USER, PAGE_NUMBER, PAGE_SIZE, SPECIAL_USER, WRITER_USER, Fixtures
+from bench.seed_schema import Conversation, Message, utcnow
 from bench.sqlalchemy_urls import engine as make_engine
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Conversation(SQLModel, table=True):
-    __tablename__ = "conversations"
-
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
-    )
-    user_id: str = Field(primary_key=True)
-    title: str | None = None
-    created_at: datetime = Field(default_factory=_now, nullable=False)
-    updated_at: datetime = Field(default_factory=_now, nullable=False)
-
-
-class Message(SQLModel, table=True):
-    __tablename__ = "messages"
-
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
-    )
-    conversation_id: int = Field(primary_key=True)
-    user_id: str = Field(nullable=False)
-    role: str = Field(nullable=False)
-    content: str = Field(nullable=False, sa_type=Text)
-    created_at: datetime = Field(default_factory=_now, nullable=False)
-
-
-class SQLModelORM:
+class SQLModelSeedStyle:
     is_async = False
-    description = "SQLModel 0.0 / SQLAlchemy 2 ORM on psycopg 3, seed-quickstart style"
+    description = (
+        "SQLModel / SQLAlchemy 2 ORM on psycopg 3, on seed 002's own schema and indexes,"
+        " the seed's quickstart code"
+    )
 
     def __init__(self) -> None:
         self.notes = [
-            "history ordered by created_at as the seed writes it (no index leads with it)",
-            "listing page 50 with OFFSET 980, as the seed's users would write it",
+            "append: session.get, add, updated_at set by hand, commit, refresh each message",
+            "history ordered by created_at on the seed's (conversation_id, created_at) index",
+            "listing page 50 with OFFSET 980, as the seed's users write it",
+            "delete: session.get + session.delete + commit; the seed's relationship needs"
+            " cascade_delete=True for that to work (SQLModel's tutorial fix), so the ORM"
+            " loads and deletes the 1,000 messages itself",
         ]
 
     def setup(self, dsn: str, fixtures: Fixtures) -> None:
         self._engine: Engine = make_engine(dsn)
         self._raw = psycopg.connect(dsn, autocommit=True)
         self._fx = fixtures
-        self._target = replenish.chatstore_conversation(self._raw, WRITER_USER, 50)
+        self._target = replenish.sqlmodel_conversation(self._raw, WRITER_USER, 50)
         self._doomed: list[int] = []
 
+    def _session(self) -> Session:
+        return Session(self._engine)
+
     def _append(self, texts: list[tuple[str, str]]) -> list[Message]:
-        with Session(self._engine) as session:
-            conversation = session.get(Conversation, {"user_id": WRITER_USER, "id": self._target})
+        with self._session() as session:
+            conversation = session.get(Conversation, self._target)
             assert conversation is not None
             messages = [
                 Message(
@@ -80,7 +76,7 @@ class SQLModelORM:
             ]
             for message in messages:
                 session.add(message)
-            conversation.updated_at = _now()
+            conversation.updated_at = utcnow()
             session.add(conversation)
             session.commit()
             for message in messages:
@@ -88,7 +84,7 @@ class SQLModelORM:
             return messages
 
     def _history(self, cid: int, limit: int | None) -> list[Message]:
-        with Session(self._engine) as session:
+        with self._session() as session:
             stmt = select(Message).where(
                 Message.conversation_id == cid, Message.user_id == SPECIAL_USER
             )
@@ -99,7 +95,7 @@ class SQLModelORM:
             return rows
 
     def _listing(self, page: int) -> list[Conversation]:
-        with Session(self._engine) as session:
+        with self._session() as session:
             stmt = (
                 select(Conversation)
                 .where(Conversation.user_id == HEAVY_USER)
@@ -109,11 +105,15 @@ class SQLModelORM:
             )
             return list(session.exec(stmt).all())
 
+    def _list_first(self) -> list[Conversation]:
+        return self._listing(1)
+
+    def _list_page(self) -> list[Conversation]:
+        return self._listing(PAGE_NUMBER)
+
     def _delete(self) -> None:
-        with Session(self._engine) as session:
-            conversation = session.get(
-                Conversation, {"user_id": WRITER_USER, "id": self._doomed.pop()}
-            )
+        with self._session() as session:
+            conversation = session.get(Conversation, self._doomed.pop())
             assert conversation is not None
             session.delete(conversation)
             session.commit()
@@ -122,25 +122,107 @@ class SQLModelORM:
         fx = self._fx
 
         def new_doomed() -> None:
-            self._doomed.append(replenish.chatstore_conversation(self._raw, WRITER_USER, 1000))
+            self._doomed.append(replenish.sqlmodel_conversation(self._raw, WRITER_USER, 1000))
 
         pair = [("user", USER_TEXT), ("assistant", ASSISTANT_TEXT)]
-        ops: dict[str, Operation | Unsupported] = {
+        return {
             "append_one": Operation(lambda: self._append([("user", USER_TEXT)])),
             "append_pair": Operation(lambda: self._append(pair)),
             "last50_of_50": Operation(lambda: self._history(fx.conv_50, 50)),
             "last50_of_10000": Operation(lambda: self._history(fx.conv_10000, 50)),
             "whole_1000": Operation(lambda: self._history(fx.conv_1000, None)),
-            "list_recent_20": Operation(lambda: self._listing(1)),
-            "list_page_50": Operation(lambda: self._listing(PAGE_NUMBER)),
+            "list_recent_20": Operation(self._list_first),
+            "list_page_50": Operation(self._list_page),
             "delete_1000": Operation(self._delete, prepare=new_doomed),
         }
-        return ops
 
     def close(self) -> Any:
         self._raw.close()
         self._engine.dispose()
 
 
-def make() -> SQLModelORM:
-    return SQLModelORM()
+class SQLModelCompetent(SQLModelSeedStyle):
+    description = (
+        "SQLModel / SQLAlchemy 2 ORM on psycopg 3, on seed 002's own schema and indexes,"
+        " written as a competent SQLAlchemy user writes it"
+    )
+
+    def __init__(self) -> None:
+        self.notes = [
+            "append: expire_on_commit=False, add_all, one UPDATE setting updated_at to the"
+            " database's now() (the seed's schema has no trigger), commit; no session.get,"
+            " no refresh",
+            "history as the seed-style row (same index, same query)",
+            "listing with keyset paging on (updated_at, id); the seed's indexes have no"
+            " (user_id, updated_at), so each page still reads the user's conversations",
+            "delete: one DELETE statement, the database cascading the messages",
+        ]
+
+    def setup(self, dsn: str, fixtures: Fixtures) -> None:
+        super().setup(dsn, fixtures)
+        self._sessions = sessionmaker(self._engine, class_=Session, expire_on_commit=False)
+        # The keyset cursor of page PAGE_NUMBER: the last row of the page before it
+        # (untimed, as chatstore's contender walks its pages in setup).
+        row = self._raw.execute(
+            "SELECT updated_at, id FROM sqlmodel.conversations WHERE user_id = %s"
+            " ORDER BY updated_at DESC, id DESC OFFSET %s LIMIT 1",
+            (HEAVY_USER, (PAGE_NUMBER - 1) * PAGE_SIZE - 1),
+        ).fetchone()
+        assert row is not None
+        self._cursor = (row[0].replace(tzinfo=UTC), row[1])  # the server runs in UTC
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    def _append(self, texts: list[tuple[str, str]]) -> list[Message]:
+        with self._session() as session:
+            messages = [
+                Message(
+                    conversation_id=self._target, user_id=WRITER_USER, role=role, content=content
+                )
+                for role, content in texts
+            ]
+            session.add_all(messages)
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == self._target)  # type: ignore[arg-type]
+                .values(updated_at=func.timezone("UTC", func.now())),
+                execution_options={"synchronize_session": False},
+            )
+            session.commit()
+            return messages
+
+    def _keyset(self, after: tuple[datetime, int] | None) -> list[Conversation]:
+        with self._session() as session:
+            stmt = select(Conversation).where(Conversation.user_id == HEAVY_USER)
+            if after is not None:
+                stmt = stmt.where(tuple_(Conversation.updated_at, Conversation.id) < after)
+            stmt = stmt.order_by(
+                Conversation.updated_at.desc(),  # type: ignore[attr-defined]
+                Conversation.id.desc(),  # type: ignore[union-attr]
+            ).limit(PAGE_SIZE)
+            return list(session.exec(stmt).all())
+
+    def _list_first(self) -> list[Conversation]:
+        return self._keyset(None)
+
+    def _list_page(self) -> list[Conversation]:
+        return self._keyset(self._cursor)
+
+    def _delete(self) -> None:
+        with self._session() as session:
+            session.execute(
+                delete(Conversation).where(
+                    Conversation.id == self._doomed.pop(),  # type: ignore[arg-type]
+                    Conversation.user_id == WRITER_USER,  # type: ignore[arg-type]
+                )
+            )
+            session.commit()
+
+
+def make() -> SQLModelSeedStyle:
+    return SQLModelSeedStyle()
+
+
+def make_competent() -> SQLModelCompetent:
+    return SQLModelCompetent()
