@@ -18,6 +18,7 @@ PACKAGES = (
     "langchain-postgres",
     "langchain-core",
     "openai-agents",
+    "asyncpg",
     "pgserver",
 )
 SETTINGS = ("synchronous_commit", "fsync", "shared_buffers", "work_mem", "jit")

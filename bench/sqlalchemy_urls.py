@@ -26,3 +26,27 @@ def engine(dsn: str, **kwargs: Any) -> Engine:
 
 def async_engine(dsn: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(sqlalchemy_url(dsn), **kwargs)
+
+
+def asyncpg_engine(dsn: str, **kwargs: Any) -> AsyncEngine:
+    """``postgresql+asyncpg`` engine for a libpq DSN, the driver the Agents SDK's docs show.
+
+    asyncpg takes no libpq string: host (a socket directory too), port, user, password
+    and database go in as keywords, ``application_name`` as a server setting (the bench
+    pins backends by it).
+    """
+    params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    connect: dict[str, Any] = {}
+    for libpq, asyncpg in (
+        ("host", "host"),
+        ("port", "port"),
+        ("user", "user"),
+        ("password", "password"),
+        ("dbname", "database"),
+    ):
+        if params.get(libpq):
+            connect[asyncpg] = int(params[libpq]) if libpq == "port" else params[libpq]
+    if "application_name" in params:
+        connect["server_settings"] = {"application_name": params["application_name"]}
+    connect_args = {**connect, **kwargs.pop("connect_args", {})}
+    return create_async_engine("postgresql+asyncpg://", connect_args=connect_args, **kwargs)

@@ -19,7 +19,9 @@ MODULES: dict[str, str] = {
     "sqlmodel-seed-style": "bench.contenders.sqlmodel_orm:make",
     "sqlmodel-competent": "bench.contenders.sqlmodel_orm:make_competent",
     "langchain": "bench.contenders.langchain_history:make",
-    "agents": "bench.contenders.agents_session:make",
+    "agents-per-call": "bench.contenders.agents_session:make_per_call",
+    "agents-psycopg": "bench.contenders.agents_session:make_psycopg",
+    "agents-asyncpg": "bench.contenders.agents_session:make_asyncpg",
 }
 
 
