@@ -9,6 +9,7 @@ callers apply each migration once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,13 +17,25 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 from yoyo.backends import DatabaseBackend
 from yoyo.migrations import Migration, MigrationList
 
+from chatstore.errors import ChatstoreError
+
 _PACKAGED_SQL = Path(__file__).parent / "sql"
 _SOURCE_SQL = Path(__file__).parent.parent / "sql"
+
+
+class MigrationError(ChatstoreError):
+    """A migration did not complete; it is not recorded as applied (or rolled back)."""
+
+    def __init__(self, message: str, *, migration_id: str) -> None:
+        super().__init__(message)
+        #: The id of the migration that did not complete.
+        self.migration_id = migration_id
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ def _run(backend: DatabaseBackend, migration: Migration, direction: str) -> None
     """
     try:
         _run_one(backend, migration, direction)
+    except MigrationError:
+        raise  # its message names the migration
     except Exception as exc:
         verb = "applying" if direction == "apply" else "rolling back"
         exc.add_note(f"{verb} {migration.id}")
@@ -80,16 +95,12 @@ def _run_one(backend: DatabaseBackend, migration: Migration, direction: str) -> 
     commits a transactional migration's steps, its ``_yoyo_migration`` row and its log
     line together, or nothing; the first keeps yoyo's lock and releases it even when
     the second is killed. A ``transactional: false`` migration cannot share a
-    transaction; yoyo runs it, and such migrations are written to be re-run
-    (``IF NOT EXISTS``).
+    transaction: see :func:`_run_outside_transaction`.
     """
     migration.load()
     backend.ensure_internal_schema_updated()
     if not migration.use_transactions:
-        if direction == "apply":
-            backend.apply_one(migration)
-        else:
-            backend.rollback_one(migration)
+        _run_outside_transaction(backend, migration, direction)
         return
     with backend.copy() as runner, runner.transaction():
         # Nested in this transaction, process_steps runs under a savepoint.
@@ -99,6 +110,90 @@ def _run_one(backend: DatabaseBackend, migration: Migration, direction: str) -> 
         else:
             runner.unmark_one(migration, log=False)
         runner.log_migration(migration, direction)
+
+
+def _run_outside_transaction(
+    backend: DatabaseBackend, migration: Migration, direction: str
+) -> None:
+    """Run a ``transactional: false`` migration, then record it.
+
+    Such a migration is written to be run again after a failure (``IF NOT EXISTS``,
+    backfills that find what is left), with one exception the runner covers: a
+    ``CREATE INDEX CONCURRENTLY`` that fails (cancelled, timed out, a duplicate key)
+    leaves an INVALID index behind, which ``IF NOT EXISTS`` then skips, so the migration
+    would be recorded while queries seq-scan. So an INVALID index of a name that the
+    file creates concurrently is dropped (``DROP INDEX CONCURRENTLY``) before the file
+    runs, and after it runs every such index must be valid, or the migration is not
+    recorded (:class:`MigrationError`).
+    """
+    built = _indexes_built_concurrently(migration, direction)
+    with backend.copy() as runner:
+        conn = runner.connection  # autocommit: each statement commits on its own
+        for schema, name in _invalid_indexes(conn, built):
+            conn.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name))
+            )
+        migration.process_steps(runner, direction)
+        left = [name for _, name in _invalid_indexes(conn, built)]
+    if left:
+        raise MigrationError(
+            f"{migration.id}: the concurrent build left {', '.join(left)} INVALID, so it is"
+            f" not recorded as {'applied' if direction == 'apply' else 'rolled back'};"
+            " run it again: an INVALID leftover is dropped and built again",
+            migration_id=migration.id,
+        )
+    with backend.transaction():
+        if direction == "apply":
+            backend.mark_one(migration, log=False)
+        else:
+            backend.unmark_one(migration, log=False)
+        backend.log_migration(migration, direction)
+
+
+# CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...; the name is never
+# schema-qualified (an index lives in its table's schema).
+_CONCURRENT_INDEX = re.compile(
+    r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s+ON\b',
+    re.IGNORECASE,
+)
+_SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def _indexes_built_concurrently(migration: Migration, direction: str) -> list[str]:
+    """The names of the indexes that this direction of a SQL migration builds
+    concurrently, as the catalog spells them."""
+    if not migration.is_raw_sql():
+        return []
+    path = Path(migration.path)
+    if direction == "rollback":
+        path = path.with_name(f"{path.stem}.rollback.sql")
+        if not path.is_file():
+            return []
+    text = _SQL_COMMENT.sub(" ", path.read_text(encoding="utf-8"))
+    return [
+        name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+        for name in (m.group(1) for m in _CONCURRENT_INDEX.finditer(text))
+    ]
+
+
+def _invalid_indexes(
+    conn: psycopg.Connection[tuple[object, ...]], names: list[str]
+) -> list[tuple[str, str]]:
+    """(schema, name) of each INVALID index among ``names``, found as the migration's
+    unqualified names are (``search_path``)."""
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname"
+        " FROM unnest(%s::text[]) AS wanted (name)"
+        " JOIN pg_class AS c ON c.oid = to_regclass(quote_ident(wanted.name))"
+        " JOIN pg_index AS i ON i.indexrelid = c.oid"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE NOT i.indisvalid",
+        (names,),
+    ).fetchall()
+    return [(str(schema), str(name)) for schema, name in rows]
 
 
 def apply(dsn: str, *, up_to: str | None = None, source: Path | None = None) -> list[str]:
