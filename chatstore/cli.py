@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chatstore", description=__doc__)
     parser.add_argument("--dsn", default=os.environ.get(DSN_ENV), help=_DSN_HELP)
@@ -34,8 +45,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     dsn_after = argparse.ArgumentParser(add_help=False)
     dsn_after.add_argument("--dsn", default=argparse.SUPPRESS, help=_DSN_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", parents=[dsn_after], help="apply every pending migration")
-    back = commands.add_parser("rollback", parents=[dsn_after], help="roll back migrations")
+    # How long to queue behind another run holding the migration lock.
+    lock_wait = argparse.ArgumentParser(add_help=False)
+    lock_wait.add_argument(
+        "--lock-wait",
+        type=_seconds,
+        default=migrations.DEFAULT_LOCK_WAIT,
+        metavar="SECONDS",
+        help="wait this long for another migration run to finish"
+        f" (default {migrations.DEFAULT_LOCK_WAIT:g})",
+    )
+    commands.add_parser(
+        "migrate", parents=[dsn_after, lock_wait], help="apply every pending migration"
+    )
+    back = commands.add_parser(
+        "rollback", parents=[dsn_after, lock_wait], help="roll back migrations"
+    )
     how_many = back.add_mutually_exclusive_group()
     # default None, not 1: argparse tells "--steps 1 --all" from "--all" by identity with
     # the default, and the int 1 parsed from "1" is the cached default object.
@@ -72,10 +97,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "migrate":
-        done = migrations.apply(args.dsn)
+        done = migrations.apply(args.dsn, lock_wait=args.lock_wait)
         print("\n".join(f"applied  {m}" for m in done) or "up to date")
     elif args.command == "rollback":
-        done = migrations.rollback(args.dsn, steps=None if args.all else args.steps or 1)
+        done = migrations.rollback(
+            args.dsn, steps=None if args.all else args.steps or 1, lock_wait=args.lock_wait
+        )
         print("\n".join(f"rolled back  {m}" for m in done) or "nothing to roll back")
     elif args.command == "distribute":
         done = citus.distribute(args.dsn, shard_count=args.shard_count)

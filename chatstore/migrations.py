@@ -10,9 +10,11 @@ callers apply each migration once.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,6 +27,9 @@ from yoyo.migrations import Migration, MigrationList
 
 from chatstore.errors import ChatstoreError
 
+#: How long ``apply`` and ``rollback`` wait for another run's lock, in seconds.
+DEFAULT_LOCK_WAIT = 600.0
+
 _PACKAGED_SQL = Path(__file__).parent / "sql"
 _SOURCE_SQL = Path(__file__).parent.parent / "sql"
 
@@ -36,6 +41,18 @@ class MigrationError(ChatstoreError):
         super().__init__(message)
         #: The id of the migration that did not complete.
         self.migration_id = migration_id
+
+
+class MigrationLocked(ChatstoreError):
+    """Another migration run holds yoyo's lock on this database."""
+
+    def __init__(self, message: str, *, holder_pid: int, holder_alive: bool) -> None:
+        super().__init__(message)
+        #: The pid the lock row names: the holder's server process when chatstore took it.
+        self.holder_pid = holder_pid
+        #: True when a session with that pid, started before the lock was taken, is
+        #: still connected to this database.
+        self.holder_alive = holder_alive
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,84 @@ def yoyo_uri(dsn: str) -> str:
     dbname = params.pop("dbname", "")
     query = f"?{urlencode(params)}" if params else ""
     return f"postgresql+psycopg:///{dbname}{query}"
+
+
+_LOCK_POLL = 0.5  # seconds between attempts, as yoyo's own lock
+
+# The row records the lock connection's server pid, so that whether its holder is still
+# there can be read from pg_stat_activity (yoyo records its client's os.getpid()).
+_TAKE_LOCK = """
+INSERT INTO {} (locked, ctime, pid) VALUES (1, now() AT TIME ZONE 'UTC', pg_backend_pid())
+ON CONFLICT DO NOTHING
+RETURNING pid
+"""
+_LOCK_HOLDER = """
+SELECT l.pid, l.ctime, EXISTS (
+    SELECT FROM pg_stat_activity AS a
+    WHERE a.pid = l.pid AND a.datname = current_database()
+      -- Started before the lock was taken: not a later session that reuses the pid.
+      -- backend_start is NULL for other roles' sessions without pg_read_all_stats.
+      AND (a.backend_start IS NULL OR a.backend_start <= l.ctime AT TIME ZONE 'UTC')
+)
+FROM {} AS l
+"""
+
+
+@contextmanager
+def _locked(backend: DatabaseBackend, wait: float | None) -> Iterator[None]:
+    """Hold yoyo's lock (its ``yoyo_lock`` row, so that a plain ``yoyo apply`` queues
+    too) while the body runs, waiting up to ``wait`` seconds (``None``: no bound) for a
+    holder that is still running, and failing at once when the holder is gone.
+
+    yoyo's own ``backend.lock()`` gives up after 10 s whoever holds the lock and then
+    suggests ``yoyo break-lock``, though a run waiting in ``CREATE INDEX CONCURRENTLY``
+    holds it legitimately for as long as the oldest transaction lasts.
+    """
+    conn = backend.connection  # yoyo's main connection: autocommit, open for the whole run
+    table = sql.Identifier(backend.lock_table)
+    deadline = None if wait is None else time.monotonic() + wait
+    while conn.execute(sql.SQL(_TAKE_LOCK).format(table)).fetchone() is None:
+        row = conn.execute(sql.SQL(_LOCK_HOLDER).format(table)).fetchone()
+        if row is None:
+            continue  # released in between: try again at once
+        pid, since, alive = int(row[0]), row[1], bool(row[2])
+        if not alive:
+            raise MigrationLocked(_gone_message(pid, since), holder_pid=pid, holder_alive=False)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise MigrationLocked(
+                f"another migration run holds the lock (server process {pid}, since"
+                f" {_utc(since)}) and is still running; waited {wait:g} s for it. Let it"
+                " finish, or wait longer (--lock-wait SECONDS, lock_wait=)",
+                holder_pid=pid,
+                holder_alive=True,
+            )
+        time.sleep(_LOCK_POLL)
+    # yoyo's own lock() (ensure_internal_schema_updated calls it) must see it held.
+    backend._is_locked = True
+    release = sql.SQL("DELETE FROM {} WHERE pid = pg_backend_pid()").format(table)
+    try:
+        yield
+    except BaseException:
+        backend._is_locked = False
+        with suppress(psycopg.Error):  # the body's error is the one to report
+            conn.execute(release)
+        raise
+    backend._is_locked = False
+    conn.execute(release)
+
+
+def _gone_message(pid: int, since: datetime | None) -> str:
+    return (
+        f"the migration lock was taken at {_utc(since)} by process {pid}, which has no"
+        " session on this database: the run that took it is gone (killed mid-run). Unless a"
+        " plain `yoyo apply` is running (it records its client's pid, which this check"
+        " cannot see), clear the lock with `yoyo break-lock` (or DELETE FROM yoyo_lock)"
+        " and apply again"
+    )
+
+
+def _utc(moment: datetime | None) -> str:
+    return "an unknown time" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @contextmanager
@@ -196,13 +291,21 @@ def _invalid_indexes(
     return [(str(schema), str(name)) for schema, name in rows]
 
 
-def apply(dsn: str, *, up_to: str | None = None, source: Path | None = None) -> list[str]:
+def apply(
+    dsn: str,
+    *,
+    up_to: str | None = None,
+    source: Path | None = None,
+    lock_wait: float | None = DEFAULT_LOCK_WAIT,
+) -> list[str]:
     """Apply pending migrations in order, all of them or up to and including ``up_to``.
 
     Returns the ids applied (an empty list: already up to date). ``source`` is another
-    folder of yoyo migrations; chatstore's own by default.
+    folder of yoyo migrations; chatstore's own by default. Another run holding the lock
+    is waited for up to ``lock_wait`` seconds (``None``: without a bound), then
+    :class:`MigrationLocked`; a lock whose holder is gone raises it at once.
     """
-    with _open(dsn, source) as (backend, migrations), backend.lock():
+    with _open(dsn, source) as (backend, migrations), _locked(backend, lock_wait):
         pending = backend.to_apply(migrations)
         if up_to is not None:
             ids = [m.id for m in migrations]
@@ -215,16 +318,23 @@ def apply(dsn: str, *, up_to: str | None = None, source: Path | None = None) -> 
     return [m.id for m in pending]
 
 
-def rollback(dsn: str, *, steps: int | None = 1, source: Path | None = None) -> list[str]:
+def rollback(
+    dsn: str,
+    *,
+    steps: int | None = 1,
+    source: Path | None = None,
+    lock_wait: float | None = DEFAULT_LOCK_WAIT,
+) -> list[str]:
     """Roll back the last ``steps`` applied migrations (``None``: all); return their ids.
 
     With nothing applied it returns ``[]`` and writes nothing (yoyo's tables included).
+    ``lock_wait`` as for :func:`apply`.
     """
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be at least 1, or None for all, not {steps}")
     if not _applied_hashes(dsn):
         return []
-    with _open(dsn, source) as (backend, migrations), backend.lock():
+    with _open(dsn, source) as (backend, migrations), _locked(backend, lock_wait):
         applied = backend.to_rollback(migrations)  # newest first
         chosen = applied if steps is None else applied[:steps]
         for migration in chosen:

@@ -209,3 +209,25 @@ def test_cli_a_migration_refused_by_a_constraint_is_one_line_naming_the_migratio
 def test_cli_a_connection_that_fails_is_one_line(dsn: str) -> None:
     for command in ("migrate", "status", "rollback"):
         _one_line_error(_cli(command, "--dsn", dsn), command)
+
+
+def test_cli_migrate_waits_lock_wait_seconds_for_a_live_holder_and_names_a_dead_one(
+    empty_db: str,
+) -> None:
+    migrations.apply(empty_db, up_to="chatstore_0001_phase2_baseline")
+    take = (
+        "INSERT INTO yoyo_lock (locked, ctime, pid)"
+        " VALUES (1, now() AT TIME ZONE 'UTC', pg_backend_pid())"
+    )
+    with psycopg.connect(empty_db, autocommit=True) as holder:
+        holder.execute(take)
+        err = _one_line_error(_cli("migrate", "--lock-wait", "0.5", "--dsn", empty_db), "migrate")
+        assert "still running" in err
+        assert "break-lock" not in err
+    # The holder's session is gone, its row stays: the message says how to clear it.
+    # (--lock-wait: the server may list the ended session for a moment.)
+    err = _one_line_error(_cli("rollback", "--lock-wait", "30", "--dsn", empty_db), "rollback")
+    assert "yoyo break-lock" in err
+    run = _cli("migrate", "--lock-wait", "-1", "--dsn", empty_db)
+    assert run.returncode == 2
+    assert "must be 0 or more seconds" in run.stderr

@@ -4,13 +4,17 @@ that died, and database names that a URL would mangle."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
 from chatstore import migrations
+from tests.reliability_support import backend_waiting_on, wait_until
 
 BEFORE_0003 = "chatstore_0002_harden_users_tasks"
 TASKS_INDEX = "chatstore_0003_tasks_by_owner_index"
@@ -124,3 +128,95 @@ def test_a_cancelled_concurrent_build_in_a_rollback_is_rebuilt_by_the_next_rollb
 
     assert migrations.rollback(empty_db) == [TENANT_KEYS]
     assert _index_state(empty_db, "tasks_user_id_completed_idx") is True
+
+
+# --- yoyo's lock: queue behind a live run, point at a dead one ---------------------------
+
+
+def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``fn`` in a thread; its result or what it raised lands in the list."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_second_apply_queues_behind_one_that_waits_in_a_concurrent_build(
+    empty_db: str,
+) -> None:
+    """The first apply waits in 0003 for a transaction that wrote to tasks; the second
+    waits for the first for longer than yoyo's own ten seconds, then finds nothing to do."""
+    migrations.apply(empty_db, up_to=BEFORE_0003)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(SEED)
+    with psycopg.connect(empty_db) as holder:
+        holder.execute("INSERT INTO tasks (user_id, title) VALUES ('ann', 'held')")
+        first, first_out = _in_thread(lambda: migrations.apply(empty_db))
+        wait_until(lambda: backend_waiting_on(empty_db, "CONCURRENTLY") is not None)
+        second, second_out = _in_thread(lambda: migrations.apply(empty_db))
+        second.join(12)  # yoyo gave up after 10 s
+        assert second.is_alive(), f"the second apply ended: {second_out}"
+        holder.rollback()
+    first.join(60)
+    second.join(60)
+    assert first_out[0][0] == TASKS_INDEX
+    assert second_out == [[]]
+
+
+def _hold_lock(conn: psycopg.Connection[Any]) -> int:
+    """Take yoyo's lock as the runner does: the row names this session's server pid."""
+    row = conn.execute(
+        "INSERT INTO yoyo_lock (locked, ctime, pid)"
+        " VALUES (1, now() AT TIME ZONE 'UTC', pg_backend_pid()) RETURNING pid"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_lock_whose_holder_is_alive_is_waited_for_up_to_lock_wait_and_never_broken(
+    empty_db: str,
+) -> None:
+    migrations.apply(empty_db, up_to=BEFORE_0003)
+    with psycopg.connect(empty_db, autocommit=True) as holder:
+        pid = _hold_lock(holder)
+        with pytest.raises(migrations.MigrationLocked) as info:
+            migrations.apply(empty_db, lock_wait=1)
+        assert info.value.holder_pid == pid
+        assert info.value.holder_alive
+        assert "break-lock" not in str(info.value)
+        assert "still running" in str(info.value)
+    assert _applied(empty_db) == ["chatstore_0001_phase2_baseline", BEFORE_0003]
+
+
+def test_a_lock_whose_holder_is_gone_fails_at_once_and_says_how_to_clear_it(
+    empty_db: str,
+) -> None:
+    migrations.apply(empty_db, up_to=BEFORE_0003)
+    with psycopg.connect(empty_db, autocommit=True) as holder:
+        pid = _hold_lock(holder)
+    # The holder's session has ended and left the row: a run that was killed.
+    wait_until(lambda: not _session_exists(empty_db, pid))
+    thread, out = _in_thread(lambda: migrations.apply(empty_db, lock_wait=None))
+    thread.join(30)
+    assert not thread.is_alive(), "it waited for a holder that is gone"
+    (exc,) = out
+    assert isinstance(exc, migrations.MigrationLocked)
+    assert exc.holder_pid == pid
+    assert not exc.holder_alive
+    assert "yoyo break-lock" in str(exc)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM yoyo_lock")
+    assert migrations.apply(empty_db, up_to=TASKS_INDEX) == [TASKS_INDEX]
+
+
+def _session_exists(dsn: str, pid: int) -> bool:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        return row.fetchone() == (1,)
