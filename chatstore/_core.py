@@ -21,9 +21,11 @@ from psycopg.types.numeric import Int8
 
 from chatstore.errors import (
     AlreadyExists,
+    Cancelled,
     ChatstoreError,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     TimedOut,
     Unavailable,
 )
@@ -297,6 +299,29 @@ def constraint_name(exc: psycopg.Error) -> str | None:
     return base if base in _MAPPED else name
 
 
+_POLICY_REFUSED: Final = (
+    "no such record for the acting user (row-level security admits only the rows of the"
+    " user named by chatstore.rls.acting_as, and none outside it)"
+)
+
+
+def _refused_by_policy(exc: psycopg.Error) -> bool:
+    """A row-level security policy refused a new row (WITH CHECK). Its SQLSTATE, 42501, is
+    also a missing privilege's and row_security turned off's: the server's function name
+    tells them apart (never translated); the message is the fallback for an error relayed
+    by a Citus worker without that field."""
+    return exc.diag.source_function == "ExecWithCheckOptions" or (
+        exc.diag.message_primary or ""
+    ).startswith("new row violates row-level security policy")
+
+
+def _cancelled_on_request(exc: psycopg.Error) -> bool:
+    """57014 is both a statement_timeout and a cancel request (``conn.cancel()``,
+    ``pg_cancel_backend``); only the message tells them apart. A message in another
+    language (lc_messages) stays a timeout, as before."""
+    return (exc.diag.message_primary or "").endswith("due to user request")
+
+
 def translate(exc: psycopg.Error) -> ChatstoreError:
     """The chatstore error for a psycopg one: the single place errors are mapped.
 
@@ -311,6 +336,14 @@ def translate(exc: psycopg.Error) -> ChatstoreError:
         return InvalidInput(_INVALID[constraint], constraint=constraint)
     if isinstance(exc, pg_errors.DataError):  # class 22: a value PostgreSQL cannot take
         return InvalidInput(f"invalid value: {exc.diag.message_primary or exc}")
+    if isinstance(exc, pg_errors.InsufficientPrivilege):  # 42501
+        if _refused_by_policy(exc):
+            # Like a read of another user's record: NotFound, whatever exists (the policy
+            # refuses before any unique index is checked).
+            return NotFound(_POLICY_REFUSED)
+        return PermissionDenied(f"permission denied: {exc.diag.message_primary or exc}")
+    if isinstance(exc, pg_errors.QueryCanceled) and _cancelled_on_request(exc):
+        return Cancelled(f"cancelled: {exc.diag.message_primary or exc}")
     if isinstance(exc, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
         # statement_timeout (57014) or lock_timeout (55P03).
         return TimedOut(f"timed out: {exc.diag.message_primary or exc}")

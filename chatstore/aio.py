@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 
 from chatstore import _core
@@ -78,11 +78,15 @@ async def _run(
 
     Results come in binary format: no session setting that changes how values are shown
     (DateStyle, IntervalStyle, ...) changes a record. The one that does, a client_encoding
-    other than UTF8, is refused before the statement (``_core.check_session``).
+    other than UTF8, is refused before the statement (``_core.check_session``). The cursor
+    is chatstore's own (server-side binding, dict rows), whatever ``cursor_factory`` and
+    ``row_factory`` the connection was given.
     """
+    if not isinstance(conn, AsyncConnection):
+        raise InvalidInput(f"conn must be a psycopg.AsyncConnection, not {type(conn).__name__}")
     try:
         _core.check_session(conn.pgconn)
-        async with conn.cursor(row_factory=dict_row) as cur:
+        async with AsyncCursor(conn, row_factory=dict_row) as cur:
             await cur.execute(QUERIES[name], params, binary=True)
             return await cur.fetchall()
     except psycopg.Error as exc:

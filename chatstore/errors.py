@@ -49,6 +49,18 @@ class TimedOut(Unavailable):
     raise the limit if the call is legitimately slow."""
 
 
+class Cancelled(ChatstoreError):
+    """The statement was cancelled on request (``conn.cancel()``, ``pg_cancel_backend``)
+    and wrote nothing; in a caller's transaction, roll it back. Not retryable: someone
+    asked for it to stop."""
+
+
+class PermissionDenied(ChatstoreError):
+    """The database role of this connection may not do this: it is not a member of
+    ``chatstore_app`` (or a grant is missing), or it turned ``row_security`` off. A
+    deployment error, not the end user's; not retryable."""
+
+
 class NotDistributable(ChatstoreError):
     """This database cannot be distributed over Citus as it is (no Citus, not the
     coordinator, or migrations pending); nothing was changed."""
@@ -56,10 +68,12 @@ class NotDistributable(ChatstoreError):
 
 __all__ = [
     "AlreadyExists",
+    "Cancelled",
     "ChatstoreError",
     "InvalidInput",
     "NotDistributable",
     "NotFound",
+    "PermissionDenied",
     "TimedOut",
     "Unavailable",
 ]

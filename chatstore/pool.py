@@ -24,20 +24,39 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from psycopg import AsyncConnection, Connection
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool import (
+    AsyncConnectionPool,
+    ConnectionPool,
+    PoolClosed,
+    PoolTimeout,
+    TooManyRequests,
+)
 
-from chatstore.errors import Unavailable
+from chatstore.errors import InvalidInput, Unavailable
+
+# What a checkout raises when no connection can be had: none came in time, more clients
+# wait than max_waiting allows, or the pool is closed (shutting down) or not opened yet.
+_NO_CONNECTION = (PoolTimeout, TooManyRequests, PoolClosed)
 
 
 @contextmanager
 def connection(
     pool: ConnectionPool[Any], *, timeout: float | None = None
 ) -> Iterator[Connection[Any]]:
-    """``pool.connection(timeout)``, raising Unavailable when none comes in time."""
+    """``pool.connection(timeout)``, raising Unavailable when none comes in time (or
+    the pool is full of waiters, or closed); errors of the caller's block pass unchanged.
+    InvalidInput for a pool that is not a ``ConnectionPool``."""
+    if not isinstance(pool, ConnectionPool):
+        raise InvalidInput(f"pool must be a psycopg_pool.ConnectionPool, not {type(pool).__name__}")
+    in_block = False
     try:
         with pool.connection(timeout=timeout) as conn:
+            in_block = True
             yield conn
-    except PoolTimeout as exc:
+            in_block = False
+    except _NO_CONNECTION as exc:
+        if in_block:
+            raise
         raise Unavailable(f"no database connection: {exc}") from exc
 
 
@@ -48,10 +67,19 @@ async def connection_async(
     timeout: float | None = None,  # noqa: ASYNC109 (the pool's own checkout timeout)
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """:func:`connection` for an ``AsyncConnectionPool``."""
+    if not isinstance(pool, AsyncConnectionPool):
+        raise InvalidInput(
+            f"pool must be a psycopg_pool.AsyncConnectionPool, not {type(pool).__name__}"
+        )
+    in_block = False
     try:
         async with pool.connection(timeout=timeout) as conn:
+            in_block = True
             yield conn
-    except PoolTimeout as exc:
+            in_block = False
+    except _NO_CONNECTION as exc:
+        if in_block:
+            raise
         raise Unavailable(f"no database connection: {exc}") from exc
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import Connection
+from psycopg import Connection, Cursor
 from psycopg.rows import dict_row
 
 from chatstore import _core
@@ -78,11 +78,15 @@ def _run(conn: Connection[Any], name: str, params: dict[str, object]) -> list[di
 
     Results come in binary format: no session setting that changes how values are shown
     (DateStyle, IntervalStyle, ...) changes a record. The one that does, a client_encoding
-    other than UTF8, is refused before the statement (``_core.check_session``).
+    other than UTF8, is refused before the statement (``_core.check_session``). The cursor
+    is chatstore's own (server-side binding, dict rows), whatever ``cursor_factory`` and
+    ``row_factory`` the connection was given.
     """
+    if not isinstance(conn, Connection):
+        raise InvalidInput(f"conn must be a psycopg.Connection, not {type(conn).__name__}")
     try:
         _core.check_session(conn.pgconn)
-        with conn.cursor(row_factory=dict_row) as cur:
+        with Cursor(conn, row_factory=dict_row) as cur:
             cur.execute(QUERIES[name], params, binary=True)
             return cur.fetchall()
     except psycopg.Error as exc:

@@ -67,17 +67,20 @@ def acting_as(conn: Connection[Any], *, user_id: str) -> Iterator[Connection[Any
     """A transaction (a savepoint inside the caller's) in which the row-level security
     policies admit only ``user_id``'s rows; it commits when the block ends normally.
 
-    Raises InvalidInput for an empty id or one with NUL, and on a session whose
-    client_encoding is not UTF8 (as the query functions do); a failure to begin or commit
+    Raises InvalidInput for an empty id or one with NUL, for a connection that is not a
+    ``psycopg.Connection``, and on a session whose client_encoding is not UTF8 (as the
+    query functions do); a failure to begin or commit
     becomes chatstore's error (Unavailable when the connection is lost), as in the
     query functions. Errors of the caller's own statements in the block pass unchanged.
     """
     uid = _checked(user_id)
+    if not isinstance(conn, Connection):
+        raise InvalidInput(f"conn must be a psycopg.Connection, not {type(conn).__name__}")
     in_block = False
     try:
         _core.check_session(conn.pgconn)
         with conn.transaction():
-            conn.execute(_set(uid), prepare=False)
+            psycopg.Cursor(conn).execute(_set(uid), prepare=False)
             in_block = True
             yield conn
             in_block = False
@@ -93,11 +96,13 @@ async def acting_as_async(
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """:func:`acting_as` for an ``AsyncConnection``."""
     uid = _checked(user_id)
+    if not isinstance(conn, AsyncConnection):
+        raise InvalidInput(f"conn must be a psycopg.AsyncConnection, not {type(conn).__name__}")
     in_block = False
     try:
         _core.check_session(conn.pgconn)
         async with conn.transaction():
-            await conn.execute(_set(uid), prepare=False)
+            await psycopg.AsyncCursor(conn).execute(_set(uid), prepare=False)
             in_block = True
             yield conn
             in_block = False

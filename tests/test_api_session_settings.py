@@ -72,7 +72,7 @@ async def _set(api: Store, name: str, value: str) -> None:
         await result
 
 
-async def _every_function(api: Store, default: psycopg.Connection) -> None:
+async def every_function(api: Store, default: psycopg.Connection) -> None:
     """Every public function under the session's setting; each record equals the one a
     default connection reads (``default``: the owner's autocommit connection)."""
 
@@ -145,10 +145,12 @@ async def test_session_settings_leave_every_record_exact(
     fresh: Store, conn: psycopg.Connection, setting: tuple[str, str]
 ) -> None:
     await _set(fresh, *setting)
-    await _every_function(fresh, conn)
+    await every_function(fresh, conn)
 
 
-def _calls(conversation_id: int, task_id: int) -> list[tuple[str, dict[str, object]]]:
+def calls_of_every_function(
+    conversation_id: int, task_id: int
+) -> list[tuple[str, dict[str, object]]]:
     """One call of every public function (name, arguments), on rows that exist."""
     uid, cid, tid = "bob", conversation_id, task_id
     return [
@@ -190,7 +192,7 @@ async def test_session_settings_that_cannot_give_exact_records_are_refused_befor
     task = queries.add_task(conn, user_id="bob", title="t")
     before = snapshot(conn)
     await _set(fresh, *setting)
-    calls = _calls(conversation.id, task.id)
+    calls = calls_of_every_function(conversation.id, task.id)
     assert sorted(name for name, _ in calls) == sorted(aio.__all__)
     for name, kwargs in calls:
         with pytest.raises(InvalidInput, match="client_encoding"):
@@ -209,7 +211,7 @@ async def test_a_search_path_without_chatstores_tables_is_a_chatstore_error_befo
     task = queries.add_task(conn, user_id="bob", title="t")
     before = snapshot(conn)
     await _set(fresh, "search_path", "pg_catalog")
-    for name, kwargs in _calls(conversation.id, task.id):
+    for name, kwargs in calls_of_every_function(conversation.id, task.id):
         with pytest.raises(ChatstoreError, match="does not exist"):
             await getattr(fresh, name)(**kwargs)
     assert snapshot(conn) == before
