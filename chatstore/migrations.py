@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg import sql
@@ -71,11 +71,19 @@ def migrations_dir() -> Path:
 
 
 def yoyo_uri(dsn: str) -> str:
-    """The yoyo URI for a libpq DSN: psycopg 3 driver, every parameter passed through."""
+    """The yoyo URI for a libpq DSN or URL: psycopg 3 driver, every parameter kept.
+
+    Every parameter, the database name included, goes in the query string,
+    percent-encoded (``quote``, nothing left safe): yoyo decodes query values
+    (``parse_qsl``) and gives them to ``psycopg.connect``, where ``dbname`` overrides the
+    URL's empty path. The path and the authority would not do: yoyo takes the path as it
+    is, without decoding, and an authority cannot hold a socket folder, a list of hosts
+    or a name with ``#`` (a ``#`` in the path cut the rest of the URL off: the host, so
+    the connection went to the local socket, and the user and port with it).
+    """
     params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    dbname = params.pop("dbname", "")
-    query = f"?{urlencode(params)}" if params else ""
-    return f"postgresql+psycopg:///{dbname}{query}"
+    query = urlencode(params, quote_via=quote)
+    return f"postgresql+psycopg:///?{query}" if query else "postgresql+psycopg:///"
 
 
 _LOCK_POLL = 0.5  # seconds between attempts, as yoyo's own lock

@@ -5,15 +5,17 @@ that died, and database names that a URL would mangle."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from yoyo.connections import parse_uri
 
-from chatstore import migrations
+from chatstore import devserver, migrations
 from tests.reliability_support import backend_waiting_on, wait_until
 
 BEFORE_0003 = "chatstore_0002_harden_users_tasks"
@@ -220,3 +222,42 @@ def _session_exists(dsn: str, pid: int) -> bool:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
         return row.fetchone() == (1,)
+
+
+# --- connection strings: every character of every parameter reaches the server ----------
+
+
+def _yoyo_connect_kwargs(uri: str) -> dict[str, str]:
+    """What yoyo's PostgreSQL backend passes to psycopg.connect for ``uri``."""
+    parsed = parse_uri(uri)
+    kwargs = {"dbname": parsed.database, **parsed.args}
+    for key, value in [
+        ("user", parsed.username),
+        ("password", parsed.password),
+        ("port", parsed.port),
+        ("host", parsed.hostname),
+    ]:
+        if value is not None:
+            kwargs[key] = value
+    return {k: str(v) for k, v in kwargs.items() if v != ""}
+
+
+def test_apply_migrates_the_database_named_even_when_its_name_needs_quoting(
+    server_dsn: str,
+) -> None:
+    name = f"cs #1?a=b&c/d%41 é ü+{uuid.uuid4().hex[:6]}"
+    with devserver.scratch_database(server_dsn, name) as dsn:
+        # Parameters that a URL would also mangle; the test server trusts, so the
+        # password is sent and ignored.
+        dsn = make_conninfo(dsn, application_name="chatstore #?&= ü", password="p@ss#/?%")
+        expected = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+        assert _yoyo_connect_kwargs(migrations.yoyo_uri(dsn)) == expected
+        applied = migrations.apply(dsn)
+        assert applied[0] == "chatstore_0001_phase2_baseline"
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT current_database(), to_regclass('messages') IS NOT NULL,"
+                " (SELECT count(*) FROM _yoyo_migration)"
+            ).fetchone()
+        assert row == (name, True, len(applied))
+        assert all(s.applied for s in migrations.status(dsn))
