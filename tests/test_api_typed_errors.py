@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -165,9 +165,10 @@ async def test_row_security_turned_off_for_the_app_role_is_permission_denied(
 # --- (b) a caller's own cancel -----------------------------------------------------------
 
 
-def _wait_until_blocked(observer: psycopg.Connection, pid: int) -> None:
-    """Poll until backend ``pid`` waits for a lock (no timing: it must get there)."""
-    while not _blocked(observer, pid):
+def _wait_until_blocked(observer: psycopg.Connection, pid: int, call: Future[Any]) -> None:
+    """Poll until backend ``pid`` waits for a lock (no timing: it must get there), or
+    until the call ended some other way (its result then fails the test)."""
+    while not call.done() and not _blocked(observer, pid):
         threading.Event().wait(0.01)
 
 
@@ -197,7 +198,7 @@ async def test_a_callers_own_cancel_is_cancelled_not_a_retryable_timeout(
         if kind == "sync":
             with ThreadPoolExecutor(1) as ex:
                 future = ex.submit(queries.append_message, api.conn, **call, content="x")
-                _wait_until_blocked(conn, pid)
+                _wait_until_blocked(conn, pid, future)
                 api.conn.cancel()
                 with pytest.raises(Cancelled) as caught:
                     future.result()
@@ -329,7 +330,7 @@ async def test_a_pool_of_the_wrong_kind_closed_or_full_is_a_typed_error(db_dsn: 
         with pool.connection(sync_pool):  # holds the only connection
             waiting = threading.Thread(target=_wait_for, args=(sync_pool,))
             waiting.start()
-            while sync_pool.get_stats().get("requests_waiting", 0) < 1:
+            while waiting.is_alive() and sync_pool.get_stats().get("requests_waiting", 0) < 1:
                 threading.Event().wait(0.01)
             with pytest.raises(Unavailable) as caught, pool.connection(sync_pool):
                 pass
