@@ -3,8 +3,8 @@
 The migrations are yoyo SQL files. A wheel carries them in ``chatstore/sql``; a
 source checkout (editable install) reads the repository's ``sql/`` folder. Every
 function takes a libpq connection string (``host=... dbname=...``) or a URL
-(``postgresql://...``), and holds yoyo's lock while it works, so concurrent
-callers apply each migration once.
+(``postgresql://...``). ``apply`` and ``rollback`` hold yoyo's lock while they work, so
+concurrent callers queue and apply each migration once; ``status`` only reads.
 """
 
 from __future__ import annotations
