@@ -38,7 +38,7 @@ def _floor_calls() -> tuple[Call, Call]:
         ).fetchone()
 
     def read(conn: psycopg.Connection[Any], cid: int) -> object:
-        rows = conn.execute(LAST_N, (cid, WRITER_USER, 50), prepare=True).fetchall()
+        rows = conn.execute(LAST_N, (WRITER_USER, cid, 50), prepare=True).fetchall()
         rows.reverse()
         return rows
 

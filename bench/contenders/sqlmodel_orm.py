@@ -17,7 +17,11 @@ conversations):
   transaction (what chatstore's trigger does too); keyset paging for the listing; one
   ``DELETE`` statement, the database cascading the messages.
 
-Both read history on the seed's ``idx_messages_conversation_id_created_at``.
+History: the seed-style row filters the messages on their own ``user_id`` (the owner)
+and orders by ``created_at``; on the long conversation the planner misjudges that filter
+and may sort every row instead of reading ``idx_messages_conversation_id_created_at``
+backwards. The competent row checks the owner on the conversation (``EXISTS``) and
+reads that index backwards.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, delete, func, tuple_, update
+from sqlalchemy import Engine, delete, exists, func, tuple_, update
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, select
 
@@ -152,7 +156,8 @@ class SQLModelCompetent(SQLModelSeedStyle):
             "append: expire_on_commit=False, add_all, one UPDATE setting updated_at to the"
             " database's now() (the seed's schema has no trigger), commit; no session.get,"
             " no refresh",
-            "history as the seed-style row (same index, same query)",
+            "history: the owner checked on the conversation (EXISTS), the messages read"
+            " on the seed's (conversation_id, created_at) index",
             "listing with keyset paging on (updated_at, id); the seed's indexes have no"
             " (user_id, updated_at), so each page still reads the user's conversations",
             "delete: one DELETE statement, the database cascading the messages",
@@ -191,6 +196,20 @@ class SQLModelCompetent(SQLModelSeedStyle):
             )
             session.commit()
             return messages
+
+    def _history(self, cid: int, limit: int | None) -> list[Message]:
+        # The owner is checked on the conversation's row (an uncorrelated EXISTS, run
+        # once), so the messages are read on the seed's (conversation_id, created_at)
+        # index alone. Filtering messages.user_id instead, as the seed-style row does,
+        # lets the planner misjudge how many rows match and sort the whole conversation.
+        owned = exists().where(Conversation.id == cid, Conversation.user_id == SPECIAL_USER)
+        with self._session() as session:
+            stmt = select(Message).where(Message.conversation_id == cid, owned)
+            if limit is None:
+                return list(session.exec(stmt.order_by(Message.created_at)).all())
+            rows = list(session.exec(stmt.order_by(Message.created_at.desc()).limit(limit)).all())  # type: ignore[attr-defined]
+            rows.reverse()
+            return rows
 
     def _keyset(self, after: tuple[datetime, int] | None) -> list[Conversation]:
         with self._session() as session:
