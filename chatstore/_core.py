@@ -19,6 +19,7 @@ import pydantic
 from psycopg import errors as pg_errors
 from psycopg.types.numeric import Int8
 
+from chatstore import _blank
 from chatstore.errors import (
     AlreadyExists,
     Cancelled,
@@ -47,7 +48,9 @@ TASK_STATUSES: Final[dict[str, list[bool]]] = {
     "completed": [True],
 }
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# users_email_check: no space or invisible in either part.
+_NOT_IN_EMAIL = re.escape("".join(sorted(_blank.SPACES | _blank.INVISIBLES)))
+_EMAIL = re.compile(f"[^@{_NOT_IN_EMAIL}]+@[^@{_NOT_IN_EMAIL}]+")
 
 # --- input checks: each raises InvalidInput before any SQL runs --------------------------
 
@@ -72,8 +75,8 @@ def user_id(value: object) -> str:
 
 def new_user_id(value: object) -> str:
     uid = _text(value, "id")
-    if not 1 <= len(uid) <= MAX_USER_ID or any(c.isspace() for c in uid):
-        raise InvalidInput(f"id must be 1-{MAX_USER_ID} characters without whitespace")
+    if not 1 <= len(uid) <= MAX_USER_ID or _blank.has_blank(uid):
+        raise InvalidInput(f"id must be 1-{MAX_USER_ID} characters without blank characters")
     return uid
 
 
@@ -94,9 +97,9 @@ def optional_text(value: object, what: str, max_len: int) -> str | None:
 
 
 def title(value: object, what: str = "title") -> str:
-    """A conversation or task title: trimmed, then 1-200 characters."""
-    text = _text(value, what).strip()
-    if not text:
+    """A conversation or task title: trimmed (chatstore._blank), then 1-200 characters."""
+    text = _blank.trim(_text(value, what))
+    if _blank.is_blank(text):
         raise InvalidInput(f"{what} must not be blank")
     if len(text) > MAX_TITLE:
         raise InvalidInput(f"{what} must be at most {MAX_TITLE} characters after trimming")
@@ -149,7 +152,7 @@ def role(value: object) -> str:
 def content(value: object) -> str:
     """Message content, stored as given: not blank, at most 32,000 characters."""
     text = _text(value, "content")
-    if not text.strip():
+    if _blank.is_blank(text):
         raise InvalidInput("content must not be blank")
     if len(text) > MAX_CONTENT:
         raise InvalidInput(f"content must be at most {MAX_CONTENT} characters")
@@ -271,9 +274,9 @@ _INVALID: Final = {
     "messages_content_check": f"content must not be blank, at most {MAX_CONTENT} characters",
     "messages_append_only": "messages are append-only",
     "conversations_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
-    "tasks_title_check": f"title must not be blank, at most {MAX_TITLE} characters",
+    "tasks_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
     "tasks_description_check": f"description must be at most {MAX_DESCRIPTION} characters",
-    "users_id_check": f"id must be 1-{MAX_USER_ID} characters without whitespace",
+    "users_id_check": f"id must be 1-{MAX_USER_ID} characters without blank characters",
     "users_email_check": f"email must look like name@domain, at most {MAX_EMAIL} characters",
     "users_name_check": f"name must be at most {MAX_NAME} characters",
 }

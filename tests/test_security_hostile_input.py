@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatstore import _core, aio, queries
+from chatstore import _blank, _core, aio, queries
 from chatstore.errors import ChatstoreError, InvalidInput, NotFound, Unavailable
 from tests import _helpers
 from tests._helpers import Store, snapshot, user
@@ -75,7 +75,7 @@ clean_text = (
         max_size=12,
     )
     .map("".join)
-    .filter(lambda t: bool(t.strip()))
+    .filter(lambda t: not _blank.is_blank(t))
 )
 hostile_text = st.one_of(
     st.text(max_size=40),
@@ -304,7 +304,7 @@ def _check_result(world: World, name: str, kwargs: dict[str, Any], result: Any) 
         assert [(m.role, m.content) for m in result] == [tuple(p) for p in kwargs["messages"]]
     elif name in ("create_conversation", "rename_conversation", "add_task", "update_task"):
         if kwargs.get("title") is not None:
-            assert result.title == kwargs["title"].strip()
+            assert result.title == _blank.trim(kwargs["title"])
         if name in ("add_task", "update_task") and kwargs.get("description") is not None:
             assert result.description == kwargs["description"]
     elif name == "create_user":

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chatstore import queries, rls
+from chatstore import _blank, queries, rls
 from chatstore.errors import AlreadyExists, InvalidInput, NotFound
 from chatstore.models import Message, Role, TaskStatus
 from tests.reliability_support import app_login
@@ -52,15 +52,20 @@ callers = st.sampled_from([*USERS, OWNER, OWNER, OWNER])
 statuses: st.SearchStrategy[TaskStatus] = st.sampled_from(["all", "pending", "completed"])
 
 
+_SPACE_RUN = re.compile(f"[{re.escape(''.join(sorted(_blank.SPACES)))}]+")
+
+
 def title_from(content: str) -> str | None:
-    """What chatstore_title_from() makes of a first user message (ASCII whitespace)."""
-    folded = re.sub(r"[ \t\n\r\f\v]+", " ", content[:1000]).strip(" ")
-    return folded[:200].strip(" ") or None
+    """What chatstore_title_from() makes of a first user message: runs of spaces folded,
+    trimmed (chatstore._blank), cut at 200. The texts drawn here have no character made
+    of several code points, so the cut needs no cluster rule."""
+    folded = _blank.trim(_SPACE_RUN.sub(" ", content[:1000]))
+    return _blank.trim(folded[:200]) or None
 
 
 def valid_title(value: str) -> str | None:
-    stripped = value.strip()
-    return stripped if 1 <= len(stripped) <= 200 else None
+    stripped = _blank.trim(value)
+    return stripped if 1 <= len(stripped) <= 200 and not _blank.is_blank(stripped) else None
 
 
 @dataclass
@@ -159,7 +164,7 @@ def isolation_machine(
                 self._not_found(queries.create_conversation, user_id=uid, title=title)
                 return multiple()  # nothing for the bundle
             conv = self.q(queries.create_conversation, user_id=uid, title=title)
-            assert (conv.user_id, conv.title) == (uid, title and title.strip())
+            assert (conv.user_id, conv.title) == (uid, title and _blank.trim(title))
             self.convs[conv.id] = Conv(uid, conv.title)
             return conv.id
 
@@ -205,7 +210,7 @@ def isolation_machine(
                 self._not_found(queries.rename_conversation, **call)
                 return
             got = self.q(queries.rename_conversation, **call)
-            assert got.title == title.strip()
+            assert got.title == _blank.trim(title)
             self.convs[cid].title = got.title
 
         @rule(uid=callers, cid=conversations)
@@ -258,7 +263,7 @@ def isolation_machine(
             else:
                 call["messages"] = batch
             fn = queries.append_message if one else queries.append_messages
-            if cid < 1 or any(not content.strip() for _, content in batch):
+            if cid < 1 or any(_blank.is_blank(content) for _, content in batch):
                 self._invalid(fn, **call)
                 return
             if cid < 1 or self._owned(uid, cid) is None:
@@ -325,7 +330,7 @@ def isolation_machine(
                 return multiple()  # nothing for the bundle
             task = self.q(queries.add_task, user_id=uid, title=title, description=description)
             assert (task.title, task.description, task.completed) == (
-                title.strip(),
+                _blank.trim(title),
                 description,
                 False,
             )
@@ -381,7 +386,7 @@ def isolation_machine(
                 return
             got = self.q(queries.update_task, **call)
             if title is not None:
-                task.title = title.strip()
+                task.title = _blank.trim(title)
             task.description = description
             assert (got.title, got.description) == (task.title, task.description)
 
