@@ -17,6 +17,7 @@ from pytest_postgresql.executors.noop import NoopExecutor
 
 from chatstore import devserver
 from chatstore._sql import QUERIES
+from tests.test_queries_sql import SAMPLES
 
 LOAD = """
 INSERT INTO users (id, email)
@@ -132,14 +133,19 @@ def test_the_last_messages_of_a_conversation_use_the_message_key(
     assert "Seq Scan" not in node_types(nodes)
 
 
-def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backwards(
-    loaded: psycopg.Connection,
-) -> None:
+def long_conversation(loaded: psycopg.Connection) -> int:
+    """The id of user1's 20,000-message conversation."""
     row = loaded.execute(
         "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
     ).fetchone()
     assert row is not None
-    nodes = plan_nodes(loaded, LAST_MESSAGES, last_50("user1", row[0]))
+    return int(row[0])
+
+
+def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backwards(
+    loaded: psycopg.Connection,
+) -> None:
+    nodes = plan_nodes(loaded, LAST_MESSAGES, last_50("user1", long_conversation(loaded)))
     (scan,) = scans_of(nodes, "messages")
     assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
         "Index Scan",
@@ -151,11 +157,7 @@ def test_the_last_50_of_a_20000_message_conversation_read_50_index_entries_backw
 def test_catching_up_after_a_number_reads_forwards_on_the_message_key(
     loaded: psycopg.Connection,
 ) -> None:
-    row = loaded.execute(
-        "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
-    ).fetchone()
-    assert row is not None
-    params = {**last_50("user1", row[0]), "after": 19_000}
+    params = {**last_50("user1", long_conversation(loaded)), "after": 19_000}
     nodes = plan_nodes(loaded, MESSAGES_AFTER, params)
     (scan,) = scans_of(nodes, "messages")
     assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
@@ -250,24 +252,15 @@ def test_each_named_query_reads_its_index_and_never_scans_a_table(
     ).fetchone()
     assert conversation is not None
     assert task is not None
-    values: dict[str, object] = {
+    values = {
+        **SAMPLES,
         "id": "newcomer",
         "email": "newcomer@example.com",
-        "name": None,
         "user_id": "user42",
-        "title": "A title",
         "conversation_id": conversation[0],
         "task_id": task[0],
-        "before_updated_at": None,
-        "before_id": None,
-        "before": None,
         "after": 5,
         "limit": 21,
-        "role": "user",
-        "content": "hello",
-        "roles": ["user", "assistant"],
-        "contents": ["hello", "hi"],
-        "description": None,
         "completed": [False],
     }
     sql = QUERIES[name]

@@ -19,6 +19,7 @@ from tests.test_query_plans import (
     RECENT_CONVERSATIONS,
     TASKS_BY_STATUS,
     last_50,
+    long_conversation,
 )
 
 
@@ -35,10 +36,7 @@ def main() -> None:
                 " ORDER BY updated_at DESC, id DESC OFFSET 40 LIMIT 1"
             ).fetchone()
             assert cursor is not None
-            long = conn.execute(
-                "SELECT conversation_id FROM messages GROUP BY 1 HAVING count(*) = 20000"
-            ).fetchone()
-            assert long is not None
+            long = long_conversation(conn)
             cases = [
                 (
                     "list_conversations",
@@ -50,11 +48,11 @@ def main() -> None:
                         "limit": 21,
                     },
                 ),
-                ("get_messages", LAST_MESSAGES, last_50("user1", long[0])),
+                ("get_messages", LAST_MESSAGES, last_50("user1", long)),
                 (
                     "get_messages_after",
                     MESSAGES_AFTER,
-                    {**last_50("user1", long[0]), "after": 19_000},
+                    {**last_50("user1", long), "after": 19_000},
                 ),
                 ("list_tasks", TASKS_BY_STATUS, {"user_id": "user3", "completed": [False]}),
             ]
