@@ -99,7 +99,7 @@ async def _run(
 async def create_user(
     conn: AsyncConnection[Any], *, id: str, email: str, name: str | None = None
 ) -> User:
-    """Create a user. ``id`` is the auth provider's (1-255 characters, no whitespace).
+    """Create a user. ``id`` is the auth provider's (1-255 characters, no blank character).
 
     Raises AlreadyExists (an InvalidInput) when the id or the email is taken.
     """

@@ -97,7 +97,7 @@ def _run(conn: Connection[Any], name: str, params: dict[str, object]) -> list[di
 
 
 def create_user(conn: Connection[Any], *, id: str, email: str, name: str | None = None) -> User:
-    """Create a user. ``id`` is the auth provider's (1-255 characters, no whitespace).
+    """Create a user. ``id`` is the auth provider's (1-255 characters, no blank character).
 
     Raises AlreadyExists (an InvalidInput) when the id or the email is taken.
     """
