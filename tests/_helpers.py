@@ -50,6 +50,20 @@ async def store(
         await aconn.close()
 
 
+@pytest.fixture
+async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
+    """The same API on a closed connection of the same kind: a call that sends SQL
+    raises Unavailable, so an InvalidInput from it proves no SQL was attempted."""
+    if store.kind == "sync":
+        sync_conn = psycopg.connect(db_dsn)
+        sync_conn.close()
+        yield Store(store.module, sync_conn, store.kind)
+    else:
+        async_conn = await psycopg.AsyncConnection.connect(db_dsn)
+        await async_conn.close()
+        yield Store(store.module, async_conn, store.kind)
+
+
 TABLES = ("users", "tasks", "conversations", "messages")
 
 

@@ -25,17 +25,19 @@ from chatstore import devserver, rls
 
 
 @contextmanager
-def app_login(owner_dsn: str) -> Iterator[str]:
+def app_login(owner_dsn: str, *, in_app: bool = True) -> Iterator[str]:
     """The DSN of ``owner_dsn``'s database for a new LOGIN role that is a member of
-    ``chatstore_app`` (what a service connects as); the role is dropped afterwards."""
+    ``chatstore_app`` (what a service connects as), or with ``in_app=False`` of no role
+    (no privilege on chatstore's tables); the role is dropped afterwards."""
     name = f"chatstore_svc_{os.getpid()}_{secrets.token_hex(4)}"
     password = secrets.token_hex(16)
+    create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+        sql.Identifier(name), sql.Literal(password)
+    )
+    if in_app:
+        create += sql.SQL(" IN ROLE {}").format(sql.Identifier(rls.APP_ROLE))
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                sql.Identifier(name), sql.Literal(password), sql.Identifier(rls.APP_ROLE)
-            )
-        )
+        conn.execute(create)
     try:
         yield make_conninfo(owner_dsn, user=name, password=password)
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -19,6 +18,7 @@ from tests import _helpers
 from tests._helpers import Store, snapshot, user
 
 store = _helpers.store
+closed = _helpers.closed
 
 CONV = object()  # stands for the test conversation's id
 TASK = object()  # stands for the test task's id
@@ -144,19 +144,6 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "complete_task": [{"user_id": "ann", "task_id": bad} for bad in BAD_IDS],
     "delete_task": [{"user_id": "ann", "task_id": bad} for bad in BAD_IDS],
 }
-
-
-@pytest.fixture
-async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
-    """The same API on a closed connection of the same kind."""
-    if store.kind == "sync":
-        sync_conn = psycopg.connect(db_dsn)
-        sync_conn.close()
-        yield Store(store.module, sync_conn, store.kind)
-    else:
-        async_conn = await psycopg.AsyncConnection.connect(db_dsn)
-        await async_conn.close()
-        yield Store(store.module, async_conn, store.kind)
 
 
 @pytest.mark.parametrize("function", sorted(CASES))

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from psycopg.rows import namedtuple_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -109,33 +106,12 @@ async def test_a_row_level_security_refusal_is_not_found_like_another_users_reco
     assert snapshot(conn) == before
 
 
-@contextmanager
-def _role_outside_chatstore_app(owner_dsn: str) -> Iterator[str]:
-    """The DSN of a LOGIN role with no privilege on chatstore's tables (a service
-    pointed at the wrong role); dropped afterwards."""
-    name = f"chatstore_stranger_{threading.get_ident() % 100_000}"
-    with psycopg.connect(owner_dsn, autocommit=True) as owner:
-        owner.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-        owner.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'stranger'").format(sql.Identifier(name))
-        )
-    try:
-        yield make_conninfo(owner_dsn, user=name, password="stranger")
-    finally:
-        with psycopg.connect(owner_dsn, autocommit=True) as owner:
-            owner.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                (name,),
-            )
-            owner.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
-
-
 async def test_a_role_without_chatstores_privileges_is_permission_denied(
     conn: psycopg.Connection, db_dsn: str, kind: str
 ) -> None:
     conversation_id, task_id = _seed(conn)
     before = snapshot(conn)
-    with _role_outside_chatstore_app(db_dsn) as dsn:
+    with app_login(db_dsn, in_app=False) as dsn:
         api = await _connect(dsn, kind)
         try:
             for name, kwargs in calls_of_every_function(conversation_id, task_id):

@@ -11,7 +11,7 @@ import asyncio
 import types
 import typing
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests import _helpers
 from tests._helpers import Store, snapshot, user
 
 store = _helpers.store
+closed = _helpers.closed
 
 # Pieces that have broken text handling somewhere: NUL, lone surrogates, bidi controls,
 # zero-width and combining characters, emoji sequences, quoting and placeholders.
@@ -554,19 +555,6 @@ def _with_lone_surrogates(function: str) -> list[tuple[str, dict[str, Any]]]:
                 pairs[-1][i] = f"{pairs[-1][i]}\ud800"
                 found.append((f"{arg}[-1][{i}]", {**valid, arg: [tuple(p) for p in pairs]}))
     return found
-
-
-@pytest.fixture
-async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
-    """The same API on a closed connection: a call that sends SQL raises Unavailable."""
-    if store.kind == "sync":
-        sync_conn = psycopg.connect(db_dsn)
-        sync_conn.close()
-        yield Store(store.module, sync_conn, store.kind)
-    else:
-        async_conn = await psycopg.AsyncConnection.connect(db_dsn)
-        await async_conn.close()
-        yield Store(store.module, async_conn, store.kind)
 
 
 async def test_security_lone_surrogates_are_invalid_input(
