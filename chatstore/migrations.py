@@ -208,11 +208,16 @@ def _run_one(backend: DatabaseBackend, migration: Migration, direction: str) -> 
     with backend.copy() as runner, runner.transaction():
         # Nested in this transaction, process_steps runs under a savepoint.
         migration.process_steps(runner, direction)
-        if direction == "apply":
-            runner.mark_one(migration, log=False)
-        else:
-            runner.unmark_one(migration, log=False)
-        runner.log_migration(migration, direction)
+        _record(runner, migration, direction)
+
+
+def _record(backend: DatabaseBackend, migration: Migration, direction: str) -> None:
+    """Mark the migration applied (or not) and log it, in the caller's transaction."""
+    if direction == "apply":
+        backend.mark_one(migration, log=False)
+    else:
+        backend.unmark_one(migration, log=False)
+    backend.log_migration(migration, direction)
 
 
 def _run_outside_transaction(
@@ -246,11 +251,7 @@ def _run_outside_transaction(
             migration_id=migration.id,
         )
     with backend.transaction():
-        if direction == "apply":
-            backend.mark_one(migration, log=False)
-        else:
-            backend.unmark_one(migration, log=False)
-        backend.log_migration(migration, direction)
+        _record(backend, migration, direction)
 
 
 # CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...; the name is never
