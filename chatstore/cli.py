@@ -1,4 +1,5 @@
-"""The ``chatstore`` command: ``migrate``, ``rollback``, ``status`` and ``distribute``."""
+"""The ``chatstore`` command: ``migrate``, ``rollback``, ``status``, ``check`` and
+``distribute``."""
 
 from __future__ import annotations
 
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "status", parents=[dsn_after], help="list migrations and whether each is applied"
     )
+    commands.add_parser(
+        "check",
+        parents=[dsn_after],
+        help="exit 0 if every migration is applied and none unknown, else 1 (reads only)",
+    )
     spread = commands.add_parser(
         "distribute",
         parents=[dsn_after],
@@ -104,6 +110,9 @@ def _run(args: argparse.Namespace) -> None:
             args.dsn, steps=None if args.all else args.steps or 1, lock_wait=args.lock_wait
         )
         print("\n".join(f"rolled back  {m}" for m in done) or "nothing to roll back")
+    elif args.command == "check":
+        applied = migrations._check(args.dsn)  # assert_current, with the count
+        print(f"up to date ({applied} migrations applied)")
     elif args.command == "distribute":
         done = citus.distribute(args.dsn, shard_count=args.shard_count)
         print("\n".join(done) or "already distributed")

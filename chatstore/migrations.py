@@ -4,7 +4,8 @@ The migrations are yoyo SQL files. A wheel carries them in ``chatstore/sql``; a
 source checkout (editable install) reads the repository's ``sql/`` folder. Every
 function takes a libpq connection string (``host=... dbname=...``) or a URL
 (``postgresql://...``). ``apply`` and ``rollback`` hold yoyo's lock while they work, so
-concurrent callers queue and apply each migration once; ``status`` only reads.
+concurrent callers queue and apply each migration once; ``status`` and ``assert_current``
+only read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from yoyo import get_backend, read_migrations
 from yoyo.backends import DatabaseBackend
 from yoyo.migrations import Migration, MigrationList
 
+from chatstore._core import translate
 from chatstore.errors import ChatstoreError
 
 #: How long ``apply`` and ``rollback`` wait for another run's lock, in seconds.
@@ -41,6 +43,20 @@ class MigrationError(ChatstoreError):
         super().__init__(message)
         #: The id of the migration that did not complete.
         self.migration_id = migration_id
+
+
+class SchemaMismatch(ChatstoreError):
+    """The database's applied migrations are not the installed chatstore's (see
+    :func:`assert_current`): it is behind (``pending``), ahead (``unknown``), or both."""
+
+    def __init__(self, message: str, *, pending: tuple[str, ...], unknown: tuple[str, ...]) -> None:
+        super().__init__(message)
+        #: Ids of the installed code's migrations that the database has not applied,
+        #: oldest first: ``chatstore migrate`` applies them.
+        self.pending = pending
+        #: Ids of chatstore migrations the database has applied that the installed code
+        #: does not know: a newer chatstore migrated it.
+        self.unknown = unknown
 
 
 class MigrationLocked(ChatstoreError):
@@ -341,7 +357,7 @@ def rollback(
     """
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be at least 1, or None for all, not {steps}")
-    if not _applied_hashes(dsn):
+    if not _applied(dsn):
         return []
     with _open(dsn, source) as (backend, migrations), _locked(backend, lock_wait):
         applied = backend.to_rollback(migrations)  # newest first
@@ -358,13 +374,64 @@ def status(dsn: str, *, source: Path | None = None) -> list[MigrationStatus]:
     pending and stays untouched (yoyo's own status path creates its tables first), and a
     hot standby or a read-only role can ask too.
     """
-    applied = _applied_hashes(dsn)
+    applied = _applied(dsn)
     migrations = read_migrations(str(source or migrations_dir()))
     return [MigrationStatus(m.id, m.hash in applied) for m in migrations]
 
 
-def _applied_hashes(dsn: str) -> set[str]:
-    """The hashes in yoyo's ``_yoyo_migration``, or none when it does not exist.
+#: The prefix of chatstore's migration ids; other services' migrations may share
+#: yoyo's tables, and :func:`assert_current` leaves theirs alone.
+_OWN_PREFIX = "chatstore_"
+
+
+def assert_current(dsn: str) -> None:
+    """Raise :class:`SchemaMismatch` unless the database has applied exactly the
+    installed chatstore's migrations: none pending, none unknown to this code.
+
+    For a service's start-up: it reads only, as :func:`status` does (a database never
+    migrated is behind with every migration pending, and stays untouched). Only
+    chatstore's own migrations (ids ``chatstore_...``) count. A database that cannot be
+    reached raises :class:`~chatstore.errors.Unavailable` (any other database error, a
+    :class:`~chatstore.errors.ChatstoreError`).
+    """
+    _check(dsn)
+
+
+def _check(dsn: str) -> int:
+    """:func:`assert_current`, returning how many migrations are applied (for the CLI)."""
+    try:
+        applied = _applied(dsn)
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+    known = [m for m in read_migrations(str(migrations_dir())) if m.id.startswith(_OWN_PREFIX)]
+    hashes = {m.hash for m in known}
+    pending = tuple(m.id for m in known if m.hash not in applied)
+    unknown = tuple(
+        sorted(
+            mid
+            for hash_, mid in applied.items()
+            if hash_ not in hashes and mid.startswith(_OWN_PREFIX)
+        )
+    )
+    problems = []
+    if pending:
+        count = f"{len(pending)} pending migration{'s' if len(pending) > 1 else ''}"
+        problems.append(
+            f"database is behind: {count}: {', '.join(pending)}; run `chatstore migrate`"
+        )
+    if unknown:
+        problems.append(
+            "database is ahead of the installed chatstore: applied migrations unknown to"
+            f" it: {', '.join(unknown)}; upgrade chatstore"
+        )
+    if problems:
+        raise SchemaMismatch("; ".join(problems), pending=pending, unknown=unknown)
+    return len(known)
+
+
+def _applied(dsn: str) -> dict[str, str]:
+    """yoyo's record of the applied migrations (``_yoyo_migration``), each hash to its
+    id, or nothing when the table does not exist. Reads only, creates nothing.
 
     yoyo finds its tables unqualified, in ``current_schema``, as its ``list_tables`` does.
     """
@@ -375,6 +442,6 @@ def _applied_hashes(dsn: str) -> set[str]:
             " WHERE schemaname = current_schema AND tablename = '_yoyo_migration'"
         ).fetchone()
         if found is None:
-            return set()
-        rows = conn.execute("SELECT migration_hash FROM _yoyo_migration").fetchall()
-    return {str(hash_) for (hash_,) in rows}
+            return {}
+        rows = conn.execute("SELECT migration_hash, migration_id FROM _yoyo_migration").fetchall()
+    return {str(hash_): "" if mid is None else str(mid) for hash_, mid in rows}
