@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Final, TypeVar
@@ -40,7 +41,9 @@ MAX_EMAIL: Final = 320  # users_email_check
 MAX_USER_ID: Final = 255  # users_id_check
 MAX_PAGE: Final = 100  # list_conversations(limit=...)
 MAX_MESSAGES: Final = 1_000  # get_messages(limit=...)
-MAX_BATCH: Final = 1_000  # append_messages(messages=...)
+MAX_BATCH: Final = 1_000  # append_messages(messages=...), add_agent_items(items=...)
+MAX_ITEM_BYTES: Final = 4 * 1024 * 1024  # agent_items_item_check, on the JSON text
+MAX_ITEMS_BYTES: Final = 64 * 1024 * 1024  # add_agent_items: one call's items together
 ROLES: Final = ("user", "assistant")
 TASK_STATUSES: Final[dict[str, list[bool]]] = {
     "all": [False, True],
@@ -175,6 +178,54 @@ def message_batch(value: object) -> tuple[list[str], list[str]]:
     return roles, contents
 
 
+def transcript(value: object) -> tuple[list[str], list[str]]:
+    """Like :func:`message_batch`, but may be empty."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and not value:
+        return [], []
+    return message_batch(value)
+
+
+def _item_json(value: object) -> str:
+    """One agent item as JSON text that loads back equal to ``value``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"an agent item must be a JSON value: {exc}") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: kept as a \ud800 escape
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    if len(text) > MAX_ITEM_BYTES // 4 and len(text.encode("utf-8")) > MAX_ITEM_BYTES:
+        raise InvalidInput(f"an agent item must be at most {MAX_ITEM_BYTES} bytes as JSON")
+    return text
+
+
+def agent_items(value: object) -> list[str]:
+    """1-1,000 agent items as JSON texts, at most 64 MiB together."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise InvalidInput("items must be a sequence of JSON values")
+    if not 1 <= len(value) <= MAX_BATCH:
+        raise InvalidInput(f"items must hold 1 to {MAX_BATCH} items")
+    texts = [_item_json(item) for item in value]
+    total = sum(map(len, texts))  # characters: at most 4 bytes each
+    if (
+        total > MAX_ITEMS_BYTES // 4
+        and sum(len(t.encode("utf-8")) for t in texts) > MAX_ITEMS_BYTES
+    ):
+        raise InvalidInput(f"items must be at most {MAX_ITEMS_BYTES} bytes together")
+    return texts
+
+
+def optional_count(value: object, what: str) -> int | None:
+    """None, or a whole number of 0 or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BIGINT_MAX:
+        raise InvalidInput(f"{what} must be None or a whole number from 0 to {BIGINT_MAX}")
+    return bigint(value)
+
+
 def task_status(value: object) -> list[bool]:
     if not isinstance(value, str) or value not in TASK_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(TASK_STATUSES)}, not {value!r}")
@@ -262,6 +313,7 @@ def present(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _NOT_FOUND: Final = {
     "messages_conversation_fkey": "no such conversation for this user",
+    "agent_items_conversation_fkey": "no such conversation for this user",
     "conversations_user_id_fkey": "no such user",
     "tasks_user_id_fkey": "no such user",
 }
@@ -273,6 +325,8 @@ _INVALID: Final = {
     "messages_role_check": "role must be one of user, assistant",
     "messages_content_check": f"content must not be blank, at most {MAX_CONTENT} characters",
     "messages_append_only": "messages are append-only",
+    "agent_items_append_only": "agent items are append-only",
+    "agent_items_item_check": f"an agent item must be at most {MAX_ITEM_BYTES} bytes as JSON",
     "conversations_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
     "tasks_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
     "tasks_description_check": f"description must be at most {MAX_DESCRIPTION} characters",

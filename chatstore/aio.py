@@ -37,6 +37,7 @@ from chatstore import _core
 from chatstore._sql import QUERIES
 from chatstore.errors import InvalidInput, NotFound
 from chatstore.models import (
+    AgentItem,
     Conversation,
     ConversationPage,
     Message,
@@ -47,21 +48,25 @@ from chatstore.models import (
 )
 
 __all__ = [
+    "add_agent_items",
     "add_task",
     "append_message",
     "append_messages",
+    "clear_agent_items",
     "complete_task",
     "create_conversation",
     "create_user",
     "delete_conversation",
     "delete_task",
     "delete_user",
+    "get_agent_items",
     "get_conversation",
     "get_messages",
     "get_task",
     "get_user",
     "list_conversations",
     "list_tasks",
+    "pop_agent_item",
     "rename_conversation",
     "update_task",
 ]
@@ -379,3 +384,73 @@ async def delete_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int)
     }
     if not await _run(conn, "delete_task", params):
         raise NotFound(_NO_TASK)
+
+
+# --- agent items -------------------------------------------------------------------------
+
+
+def _agent_item_params(user_id: str, conversation_id: int) -> dict[str, object]:
+    return {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+    }
+
+
+async def add_agent_items(
+    conn: AsyncConnection[Any],
+    *,
+    user_id: str,
+    conversation_id: int,
+    items: Sequence[Any],
+    transcript: Sequence[tuple[Role, str]] = (),
+) -> list[AgentItem]:
+    """Add 1-1,000 items (JSON values, each at most 4 MiB as JSON) to the top of the
+    conversation's agent session, in one statement: all or none. ``transcript`` holds
+    the ``(role, content)`` pairs of those items that a person reads (user input, the
+    assistant's answers), appended to the conversation's messages in the same statement,
+    as :func:`append_messages` would. The records come back in the order given."""
+    params = _agent_item_params(user_id, conversation_id)
+    texts = _core.agent_items(items)
+    roles, contents = _core.transcript(transcript)
+    params |= {"count": len(texts), "items": texts, "roles": roles, "contents": contents}
+    rows = await _run(conn, "add_agent_items", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    rows.sort(key=lambda row: int(row["seq"]))
+    for row, item in zip(rows, items, strict=True):
+        row["item"] = item
+    return _core.build(AgentItem, rows)
+
+
+async def get_agent_items(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int, limit: int | None = None
+) -> list[AgentItem]:
+    """The conversation's agent session, oldest first: the last ``limit`` items (0 or
+    more; ``None``: all), each exactly as it was given."""
+    params = _agent_item_params(user_id, conversation_id)
+    params["limit"] = _core.optional_count(limit, "limit")
+    rows = await _run(conn, "get_agent_items", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(AgentItem, [row for row in rows if row["seq"] is not None])
+
+
+async def pop_agent_item(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int
+) -> AgentItem | None:
+    """Remove the newest item from the conversation's agent session and return it;
+    ``None`` when the session is empty. The item stays on record (migration 0012)."""
+    rows = await _run(conn, "pop_agent_item", _agent_item_params(user_id, conversation_id))
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    if rows[0]["seq"] is None:
+        return None
+    return _core.build(AgentItem, rows)[0]
+
+
+async def clear_agent_items(
+    conn: AsyncConnection[Any], *, user_id: str, conversation_id: int
+) -> None:
+    """Empty the conversation's agent session; its items stay on record, its messages stay."""
+    if not await _run(conn, "clear_agent_items", _agent_item_params(user_id, conversation_id)):
+        raise NotFound(_NO_CONVERSATION)

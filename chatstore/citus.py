@@ -1,8 +1,8 @@
 """Distribute a migrated chatstore database over a Citus cluster, by user.
 
 ``users`` becomes a reference table (a copy on every node: its email is unique across
-all users), and ``conversations``, ``tasks`` and ``messages`` are distributed by
-``user_id``, co-located, so everything of one user lives on one node and every named
+all users), and ``conversations``, ``tasks``, ``messages`` and ``agent_items`` are
+distributed by ``user_id``, co-located, so everything of one user lives on one node and every named
 query runs on one shard. The schema stays the migrations' own: nothing here creates a
 constraint or an index, and the foreign keys that Citus needs out of the way while it
 distributes are read from the catalog and put back exactly as they were.
@@ -10,7 +10,7 @@ distributes are read from the catalog and put back exactly as they were.
 All of it runs in one transaction on the coordinator: it happens entirely or not at all,
 and a second run finds the tables distributed and does nothing. Run it once, after
 ``chatstore migrate``; later migrations apply as before (Citus propagates DDL to the
-shards).
+shards), and one that creates a table distributes it itself (0012 does).
 
 The triggers stay (docs/decisions.md, "Triggers on Citus"): Citus distributes tables
 with triggers only under ``citus.enable_unsafe_triggers``, which this module also sets
@@ -38,7 +38,7 @@ from chatstore.rls import APP_ROLE
 #: The reference table, then the distributed tables; the first of these anchors the
 #: co-location group of the others.
 REFERENCE: Final = "users"
-DISTRIBUTED: Final = ("conversations", "tasks", "messages")
+DISTRIBUTED: Final = ("conversations", "tasks", "messages", "agent_items")
 COLUMN: Final = "user_id"
 #: Set for the database, so every later session has them:
 #: - triggers on distributed tables (message numbers, updated_at, append-only) may be
@@ -54,7 +54,7 @@ _CITUS: Final[LiteralString] = """
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'citus')
 """
 _IS_COORDINATOR: Final[LiteralString] = "SELECT citus_is_coordinator()"
-# How Citus holds each of the four tables now: no row, a reference table
+# How Citus holds each of chatstore's tables now: no row, a reference table
 # ('n', 't'), or a hash-distributed one with its column and co-location group.
 _STATE: Final[LiteralString] = """
 SELECT logicalrelid::regclass::text, partmethod, repmodel,
@@ -150,7 +150,7 @@ def _require_coordinator(conn: psycopg.Connection[Any]) -> None:
 
 
 def _distributed(conn: psycopg.Connection[Any]) -> bool:
-    """True when the four tables are already laid out as wanted; False when none is
+    """True when the tables are already laid out as wanted; False when none is
     known to Citus; NotDistributable for anything in between."""
     tables = [REFERENCE, *DISTRIBUTED]
     state = {

@@ -8,7 +8,7 @@ never from user input: inputs are checked by the query functions before any SQL 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,6 +57,19 @@ class Message(_Record):
     created_at: datetime
 
 
+class AgentItem(_Record):
+    """One item of an agent session (migration 0012): ``item`` is the JSON value as it
+    was given, ``slot`` its place in the session's list, ``seq`` its number in append
+    order within the conversation."""
+
+    conversation_id: int
+    user_id: str
+    slot: int
+    seq: int
+    item: Any
+    created_at: datetime
+
+
 class ConversationPage(_Record):
     """One page of :func:`list_conversations`: most recently updated first.
 
@@ -67,4 +80,13 @@ class ConversationPage(_Record):
     next_cursor: str | None
 
 
-__all__ = ["Conversation", "ConversationPage", "Message", "Role", "Task", "TaskStatus", "User"]
+__all__ = [
+    "AgentItem",
+    "Conversation",
+    "ConversationPage",
+    "Message",
+    "Role",
+    "Task",
+    "TaskStatus",
+    "User",
+]

@@ -47,6 +47,47 @@ $$;
 
 COMMENT ON FUNCTION public.chatstore_number_message() IS 'BEFORE INSERT row trigger on messages: numbers the message under its conversation''s row lock and updates the conversation.';
 
+CREATE FUNCTION public.chatstore_pop_agent_item(p_user_id text, p_conversation_id bigint) RETURNS TABLE(conversation_id bigint, user_id text, slot bigint, seq bigint, item json, created_at timestamp with time zone)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    top bigint;
+BEGIN
+    SELECT c.agent_item_top INTO top
+    FROM conversations AS c
+    WHERE c.user_id = p_user_id AND c.id = p_conversation_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF top = 0 THEN
+        RETURN QUERY SELECT p_conversation_id, p_user_id, NULL::bigint, NULL::bigint,
+                            NULL::json, NULL::timestamptz;
+        RETURN;
+    END IF;
+    UPDATE conversations AS c SET agent_item_top = top - 1
+    WHERE c.user_id = p_user_id AND c.id = p_conversation_id;
+    RETURN QUERY
+        SELECT i.conversation_id, i.user_id, i.slot, i.seq, i.item, i.created_at
+        FROM agent_items AS i
+        WHERE i.user_id = p_user_id AND i.conversation_id = p_conversation_id
+          AND i.slot = top
+        ORDER BY i.seq DESC
+        LIMIT 1;
+END
+$$;
+
+CREATE FUNCTION public.chatstore_refuse_agent_item_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'agent items are append-only: UPDATE violates constraint "agent_items_append_only"'
+        USING ERRCODE = 'integrity_constraint_violation',
+              CONSTRAINT = 'agent_items_append_only';
+END
+$$;
+
 CREATE FUNCTION public.chatstore_refuse_message_update() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -78,6 +119,21 @@ $$;
 
 COMMENT ON FUNCTION public.chatstore_touch_updated_at() IS 'BEFORE UPDATE row trigger: sets updated_at to now(), never earlier than before.';
 
+CREATE TABLE public.agent_items (
+    conversation_id bigint NOT NULL,
+    slot bigint NOT NULL,
+    seq bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    user_id text NOT NULL,
+    item json NOT NULL,
+    CONSTRAINT agent_items_item_check CHECK ((octet_length((item)::text) <= 4194304)),
+    CONSTRAINT agent_items_numbers_check CHECK (((slot >= 1) AND (seq >= slot)))
+);
+
+COMMENT ON TABLE public.agent_items IS 'Append-only items of an agent session, per conversation; the list is the newest seq at each slot up to conversations.agent_item_top.';
+
+COMMENT ON COLUMN public.agent_items.item IS 'The item exactly as the framework gave it (json keeps the text).';
+
 CREATE TABLE public.conversations (
     id bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -86,6 +142,8 @@ CREATE TABLE public.conversations (
     title text,
     message_count bigint DEFAULT 0 NOT NULL,
     last_message_at timestamp with time zone,
+    agent_item_count bigint DEFAULT 0 NOT NULL,
+    agent_item_top bigint DEFAULT 0 NOT NULL,
     CONSTRAINT conversations_message_count_check CHECK ((message_count >= 0)),
     CONSTRAINT conversations_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200) AND (title = public.chatstore_trim(title)))),
     CONSTRAINT conversations_updated_at_check CHECK ((updated_at >= created_at))
@@ -96,6 +154,10 @@ COMMENT ON TABLE public.conversations IS 'A chat thread of one user; updated_at 
 COMMENT ON COLUMN public.conversations.message_count IS 'Messages in this conversation; the seq of the last one.';
 
 COMMENT ON COLUMN public.conversations.last_message_at IS 'created_at of the last message; NULL before the first.';
+
+COMMENT ON COLUMN public.conversations.agent_item_count IS 'Agent items ever added: the seq of the last one.';
+
+COMMENT ON COLUMN public.conversations.agent_item_top IS 'Height of the agent session''s list: its items are at slots 1 .. agent_item_top.';
 
 ALTER TABLE public.conversations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.conversations_id_seq
@@ -162,6 +224,12 @@ CREATE TABLE public.users (
     CONSTRAINT users_name_check CHECK ((char_length(name) <= 200))
 );
 
+ALTER TABLE ONLY public.agent_items
+    ADD CONSTRAINT agent_items_pkey PRIMARY KEY (user_id, conversation_id, slot, seq);
+
+ALTER TABLE public.conversations
+    ADD CONSTRAINT conversations_agent_items_check CHECK (((agent_item_top >= 0) AND (agent_item_top <= agent_item_count))) NOT VALID;
+
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_pkey PRIMARY KEY (user_id, id);
 
@@ -178,6 +246,8 @@ CREATE INDEX conversations_user_id_updated_at_idx ON public.conversations USING 
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower(email));
 
+CREATE TRIGGER agent_items_append_only BEFORE UPDATE ON public.agent_items FOR EACH STATEMENT EXECUTE FUNCTION public.chatstore_refuse_agent_item_update();
+
 CREATE TRIGGER conversations_touch_updated_at BEFORE UPDATE OF title ON public.conversations FOR EACH ROW EXECUTE FUNCTION public.chatstore_touch_updated_at();
 
 CREATE TRIGGER messages_append_only BEFORE UPDATE ON public.messages FOR EACH STATEMENT EXECUTE FUNCTION public.chatstore_refuse_message_update();
@@ -185,6 +255,9 @@ CREATE TRIGGER messages_append_only BEFORE UPDATE ON public.messages FOR EACH ST
 CREATE TRIGGER messages_number BEFORE INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION public.chatstore_number_message();
 
 CREATE TRIGGER tasks_touch_updated_at BEFORE UPDATE ON public.tasks FOR EACH ROW EXECUTE FUNCTION public.chatstore_touch_updated_at();
+
+ALTER TABLE ONLY public.agent_items
+    ADD CONSTRAINT agent_items_conversation_fkey FOREIGN KEY (user_id, conversation_id) REFERENCES public.conversations(user_id, id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
@@ -194,6 +267,10 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE public.agent_items ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY agent_items_tenant_isolation ON public.agent_items TO chatstore_app USING ((user_id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((user_id = current_setting('chatstore.user_id'::text, true)));
 
 ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
 
@@ -211,6 +288,18 @@ ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY users_tenant_isolation ON public.users TO chatstore_app USING ((id = current_setting('chatstore.user_id'::text, true))) WITH CHECK ((id = current_setting('chatstore.user_id'::text, true)));
 
+GRANT SELECT ON TABLE public.agent_items TO chatstore_app;
+
+GRANT INSERT(conversation_id) ON TABLE public.agent_items TO chatstore_app;
+
+GRANT INSERT(slot) ON TABLE public.agent_items TO chatstore_app;
+
+GRANT INSERT(seq) ON TABLE public.agent_items TO chatstore_app;
+
+GRANT INSERT(user_id) ON TABLE public.agent_items TO chatstore_app;
+
+GRANT INSERT(item) ON TABLE public.agent_items TO chatstore_app;
+
 GRANT SELECT,DELETE ON TABLE public.conversations TO chatstore_app;
 
 GRANT INSERT(user_id) ON TABLE public.conversations TO chatstore_app;
@@ -220,6 +309,10 @@ GRANT INSERT(title),UPDATE(title) ON TABLE public.conversations TO chatstore_app
 GRANT UPDATE(message_count) ON TABLE public.conversations TO chatstore_app;
 
 GRANT UPDATE(last_message_at) ON TABLE public.conversations TO chatstore_app;
+
+GRANT UPDATE(agent_item_count) ON TABLE public.conversations TO chatstore_app;
+
+GRANT UPDATE(agent_item_top) ON TABLE public.conversations TO chatstore_app;
 
 GRANT SELECT ON TABLE public.messages TO chatstore_app;
 

@@ -64,7 +64,7 @@ async def closed(store: Store, db_dsn: str) -> AsyncIterator[Store]:
         yield Store(store.module, async_conn, store.kind)
 
 
-TABLES = ("users", "tasks", "conversations", "messages")
+TABLES = ("users", "tasks", "conversations", "messages", "agent_items")
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, object]:

@@ -8,7 +8,7 @@ each other's rows. Database names carry the pid, so runs sharing a server do not
 collide.
 
 The Citus tests (marker ``citus``) run on the cluster named by ``CHATSTORE_CITUS_DSN``:
-one database of their own on every node, migrated and distributed once, its four tables
+one database of their own on every node, migrated and distributed once, its tables
 emptied before each test. Without the variable they are skipped, with the reason.
 """
 
@@ -118,7 +118,7 @@ def citus_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def citus_db(citus_cluster: Cluster) -> Cluster:
-    """The cluster's chatstore database with its four tables emptied for this test."""
+    """The cluster's chatstore database with its tables emptied for this test."""
     with psycopg.connect(citus_cluster.coordinator, autocommit=True) as conn:
-        conn.execute("TRUNCATE users, tasks, conversations, messages")
+        conn.execute("TRUNCATE users, tasks, conversations, messages, agent_items")
     return citus_cluster

@@ -123,6 +123,50 @@ CASES: dict[str, list[dict[str, Any]]] = {
         *({"user_id": "ann", "conversation_id": CONV, "after": bad} for bad in (-1, "9", 2.0)),
         *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
     ],
+    "add_agent_items": [
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "items": bad}
+            for bad in (
+                [],
+                "item",
+                {"role": "user"},
+                None,
+                [1] * 1001,
+                [float("nan")],
+                [{"a": float("inf")}],
+                [{1j: "not JSON"}],
+                [object()],
+                [b"bytes"],
+                ["x" * (4 * 1024 * 1024)],  # 4 MiB + 2 quotes as JSON
+                ["é" * (2 * 1024 * 1024)],  # 2 Mi characters, 4 MiB + 2 bytes
+            )
+        ),
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "items": [1], "transcript": bad}
+            for bad in (
+                "user",
+                [("user",)],
+                [("tool", "ok")],
+                [("user", "  ")],
+                [("assistant", LONG)],
+                [("user", "nul\x00")],
+                None,
+            )
+        ),
+        *({"user_id": "ann", "conversation_id": bad, "items": [1]} for bad in BAD_IDS),
+    ],
+    "get_agent_items": [
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "limit": bad}
+            for bad in (-1, True, "5", 2.0, 2**63)
+        ),
+        *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
+    ],
+    "pop_agent_item": [{"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS],
+    "clear_agent_items": [
+        {"user_id": "ann\x00", "conversation_id": CONV},
+        *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
+    ],
     "add_task": [
         {"user_id": "ann", "title": ""},
         {"user_id": "ann", "title": "  "},

@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from chatstore import aio, citus, migrations, queries, rls
 from chatstore.errors import NotFound
 from tests import (
+    test_api_agent_items,
     test_api_conversations,
     test_api_errors_transactions,
     test_api_isolation,
@@ -55,6 +56,7 @@ API_SUITE = (
     test_api_quickstart,
     test_api_records,
     test_api_errors_transactions,
+    test_api_agent_items,
 )
 _collected = {
     name: obj

@@ -37,6 +37,8 @@ SAMPLES: dict[str, object] = {
     "contents": ["hello", "hi"],
     "description": None,
     "completed": [False, True],
+    "count": 2,
+    "items": ['{"role":"user","content":"hello"}', '{"type":"function_call"}'],
 }
 _PARAM = re.compile(r"%\((\w+)\)s")
 
@@ -87,7 +89,13 @@ def test_named_query_follows_the_sql_rules(name: str) -> None:
 
 def test_queries_are_one_file_per_area() -> None:
     files = {q.path.name for q in NAMED.values()}
-    assert files == {"users.sql", "conversations.sql", "messages.sql", "tasks.sql"}
+    assert files == {
+        "users.sql",
+        "conversations.sql",
+        "messages.sql",
+        "tasks.sql",
+        "agent_items.sql",
+    }
 
 
 def test_loader_refuses_a_duplicate_name_or_a_block_without_description(

@@ -1,7 +1,7 @@
 """Each access path the chat endpoint needs is served by the index built for it.
 
-On 5,000 users, 100 of them with 100 conversations x 10 messages, plus one
-conversation of 20,000 messages (120k messages in all), and 20k tasks, after ANALYZE,
+On 5,000 users, 100 of them with 100 conversations x 10 messages and 10 agent items,
+plus one conversation of 20,000 messages (120k messages in all), and 20k tasks, after ANALYZE,
 the planner runs chatstore's own named queries (sql/queries/) on the intended index.
 docs/schema.md shows the same plans (python -m tools.explain_plans prints them).
 """
@@ -41,7 +41,12 @@ INSERT INTO tasks (user_id, title, completed)
 SELECT 'user' || u, 'task ' || t, t % 2 = 0
 FROM generate_series(1, 100) AS u, generate_series(1, 200) AS t;
 
-ANALYZE users, conversations, messages, tasks;
+INSERT INTO agent_items (user_id, conversation_id, slot, seq, item)
+SELECT c.user_id, c.id, i, i, '{"type":"function_call","arguments":"{}"}'
+FROM conversations AS c, generate_series(1, 10) AS i;
+UPDATE conversations SET agent_item_count = 10, agent_item_top = 10;
+
+ANALYZE users, conversations, messages, tasks, agent_items;
 """
 
 # The statements chatstore runs for the three access paths (sql/queries/).
@@ -233,6 +238,12 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     "update_task": {"tasks_pkey"},
     "complete_task": {"tasks_pkey"},
     "delete_task": {"tasks_pkey"},
+    "add_agent_items": {"conversations_pkey"},
+    "get_agent_items": {"conversations_pkey", "agent_items_pkey"},
+    # A call of chatstore_pop_agent_item (its statements read conversations_pkey and
+    # agent_items_pkey by the same keys as get_agent_items; EXPLAIN sees a function).
+    "pop_agent_item": set(),
+    "clear_agent_items": {"conversations_pkey"},
 }
 
 
