@@ -185,6 +185,23 @@ def transcript(value: object) -> tuple[list[str], list[str]]:
     return message_batch(value)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def display_text(text: str) -> str | None:
+    """A framework's text as its transcript copy in messages, or None when it is blank.
+
+    The agent item keeps every character; the copy must be text PostgreSQL stores and a
+    person reads, within the messages' limit, because refusing it would make the agent
+    lose its memory of the turn: NULs go, a lone surrogate becomes U+FFFD, and more than
+    32,000 characters are cut to 31,999 and an ellipsis.
+    """
+    text = _SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text.replace("\x00", ""))
+    if len(text) > MAX_CONTENT:
+        text = text[: MAX_CONTENT - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return None if _blank.is_blank(text) else text
+
+
 def _item_json(value: object) -> str:
     """One agent item as JSON text that loads back equal to ``value``."""
     try:

@@ -46,7 +46,7 @@ except ImportError as exc:  # the core install has no dependency on the SDK
         f' pip install "chatstore[agents]" ({exc})'
     ) from exc
 
-from chatstore import _blank, _core, aio
+from chatstore import _core, aio
 from chatstore import pool as _pool
 from chatstore.errors import InvalidInput
 from chatstore.models import Role
@@ -263,13 +263,10 @@ def _transcript(items: list[TResponseInputItem]) -> list[tuple[Role, str]]:
 
 
 def _text(content: object, part_type: str) -> str | None:
-    """A message's text, fit for the transcript, or None when it has none.
+    """A message's text as its transcript copy (``_core.display_text``), or None.
 
     Parts are concatenated, as the SDK's ``ItemHelpers.extract_text`` does; refusals,
-    images and files are not text. The item itself keeps every character; its
-    transcript copy must be text PostgreSQL stores and a person reads, so NUL goes,
-    a lone surrogate becomes U+FFFD and more than 32,000 characters (the message
-    limit) are cut, marked by a final ellipsis: a long answer must not fail the run.
+    images and files are not text.
     """
     if isinstance(content, str):
         text = content
@@ -283,14 +280,4 @@ def _text(content: object, part_type: str) -> str | None:
         )
     else:
         return None
-    text = text.replace("\x00", "")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if len(text) > _core.MAX_CONTENT:
-        text = text[: _core.MAX_CONTENT - 1] + "\N{HORIZONTAL ELLIPSIS}"
-    if _blank.is_blank(text):
-        return None
-    return text
+    return _core.display_text(text)

@@ -18,7 +18,6 @@ call, never a commit or a rollback; errors are :mod:`chatstore.errors`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,8 +44,6 @@ from chatstore.errors import InvalidInput
 from chatstore.models import Role
 
 __all__ = ["load_history", "save_messages"]
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def load_history(
@@ -157,9 +154,5 @@ def _transcript_entry(message: ModelMessage) -> tuple[Role, str] | None:
         # As the run's text output is: the response's text parts concatenated.
         role = "assistant"
         text = "".join(part.content for part in message.parts if isinstance(part, TextPart))
-    # messages.content is PostgreSQL text (no NUL, valid UTF-8) of at most MAX_CONTENT
-    # characters; refusing the save for its display copy would lose the agent's memory.
-    text = _SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text.replace("\x00", ""))
-    if len(text) > _core.MAX_CONTENT:
-        text = text[: _core.MAX_CONTENT - 1] + "\N{HORIZONTAL ELLIPSIS}"
-    return None if _blank.is_blank(text) else (role, text)
+    display = _core.display_text(text)
+    return None if display is None else (role, display)
