@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test soak lint schema demo bench bench-full clean
+.PHONY: install test soak lint schema demo example bench bench-full clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ schema: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m chatstore.demo
+
+EXAMPLE_STAMP := $(VENV)/.installed-example
+
+$(EXAMPLE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e ".[example]"
+	touch $(EXAMPLE_STAMP)
+
+# The Phase III chat service (examples/phase3_chat) on http://127.0.0.1:8000; it prints
+# curl lines to try. Offline demo model unless OPENAI_API_KEY is set.
+example: $(EXAMPLE_STAMP)
+	$(BIN)/python -m examples.phase3_chat
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

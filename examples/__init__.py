@@ -1,0 +1,1 @@
+"""Runnable examples built on chatstore (not part of the installed package)."""
