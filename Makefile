@@ -24,8 +24,8 @@ soak: $(STAMP)
 	$(BIN)/pytest -m soak
 
 lint: $(STAMP)
-	$(BIN)/ruff check chatstore tests tools bench
-	$(BIN)/ruff format --check chatstore tests tools bench
+	$(BIN)/ruff check chatstore tests tools bench examples
+	$(BIN)/ruff format --check chatstore tests tools bench examples
 	$(BIN)/mypy
 	$(BIN)/python tools/async_to_sync.py --check
 	$(BIN)/squawk sql/migrations/*.sql

@@ -33,8 +33,10 @@ def server_dsn() -> str:
 def start_embedded() -> str:
     """Start a throwaway PostgreSQL in a temporary folder; it is deleted at exit."""
     datadir = tempfile.mkdtemp(prefix="chatstore-pg-")
-    server = import_pgserver().get_server(datadir, cleanup_mode="stop")
+    # Registered first, so it runs last (atexit is last in, first out): after pgserver's
+    # own exit hook has stopped the server, which reads its bookkeeping in that folder.
     atexit.register(shutil.rmtree, datadir, ignore_errors=True)
+    server = import_pgserver().get_server(datadir, cleanup_mode="stop")
     return str(server.get_uri())
 
 
