@@ -12,6 +12,7 @@ import uuid
 import psycopg
 
 from chatstore import devserver, migrations
+from chatstore._sql import QUERIES
 from tests.test_query_plans import (
     LAST_MESSAGES,
     LOAD,
@@ -21,6 +22,20 @@ from tests.test_query_plans import (
     last_50,
     long_conversation,
 )
+
+
+AGENT_SESSION = """
+DELETE FROM agent_items WHERE user_id = 'user2' AND conversation_id = %(conversation_id)s;
+INSERT INTO agent_items (user_id, conversation_id, slot, seq, item)
+SELECT 'user2', %(conversation_id)s, s, s, json_build_object('type', 'message', 'n', s)
+FROM generate_series(1, 1000) AS s
+UNION ALL
+SELECT 'user2', %(conversation_id)s, s, s + 40, json_build_object('type', 'message', 'n', s)
+FROM generate_series(981, 1000) AS s;
+UPDATE conversations SET agent_item_count = 1040, agent_item_top = 1000
+WHERE user_id = 'user2' AND id = %(conversation_id)s;
+ANALYZE agent_items;
+"""
 
 
 def main() -> None:
@@ -37,6 +52,14 @@ def main() -> None:
             ).fetchone()
             assert cursor is not None
             long = long_conversation(conn)
+            # An agent session of 1,000 items, of which the last 20 were popped and
+            # replaced: 1,020 items on record, 1,000 in the list.
+            session = conn.execute(
+                "SELECT id FROM conversations WHERE user_id = 'user2' ORDER BY id LIMIT 1"
+            ).fetchone()
+            assert session is not None
+            for statement in AGENT_SESSION.split(";\n")[:-1]:
+                conn.execute(statement, {"conversation_id": session[0]})
             cases = [
                 (
                     "list_conversations",
@@ -55,6 +78,11 @@ def main() -> None:
                     {**last_50("user1", long), "after": 19_000},
                 ),
                 ("list_tasks", TASKS_BY_STATUS, {"user_id": "user3", "completed": [False]}),
+                (
+                    "get_agent_items",
+                    QUERIES["get_agent_items"],
+                    {"user_id": "user2", "conversation_id": session[0], "limit": 50},
+                ),
             ]
             for name, query, params in cases:
                 print(f"-- {name}")
