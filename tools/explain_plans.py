@@ -23,7 +23,6 @@ from tests.test_query_plans import (
     long_conversation,
 )
 
-
 AGENT_SESSION = """
 DELETE FROM agent_items WHERE user_id = 'user2' AND conversation_id = %(conversation_id)s;
 INSERT INTO agent_items (user_id, conversation_id, slot, seq, item)
