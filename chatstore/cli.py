@@ -1,5 +1,5 @@
-"""The ``chatstore`` command: ``migrate``, ``rollback``, ``status``, ``check`` and
-``distribute``."""
+"""The ``chatstore`` command: ``migrate``, ``rollback``, ``status``, ``check``,
+``distribute`` and ``export``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from chatstore import citus, migrations
+from chatstore import citus, export, migrations
 from chatstore.devserver import DSN_ENV
 from chatstore.errors import ChatstoreError
 
@@ -83,13 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     spread.add_argument(
         "--shard-count", type=_positive, default=None, help="shards per table (default: Citus's)"
     )
+    dump = commands.add_parser(
+        "export",
+        parents=[dsn_after],
+        help="write everything of one user to stdout as JSON lines (one snapshot)",
+    )
+    dump.add_argument("--user", required=True, metavar="ID", help="the user's id")
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error(f"no database: pass --dsn or set ${DSN_ENV}")
 
     try:
         _run(args)
-    except (ChatstoreError, psycopg.Error) as exc:  # one line, no traceback
+    except (ChatstoreError, psycopg.Error, OSError) as exc:  # one line, no traceback
         print(f"chatstore {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
@@ -116,9 +122,27 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "distribute":
         done = citus.distribute(args.dsn, shard_count=args.shard_count)
         print("\n".join(done) or "already distributed")
+    elif args.command == "export":
+        _export(args.dsn, args.user)
     else:
         for s in migrations.status(args.dsn):
             print(f"{'applied' if s.applied else 'pending'}  {s.id}")
+
+
+def _export(dsn: str, user_id: str) -> None:
+    """UTF-8 JSON lines to stdout as bytes (whatever its text encoding), in batches."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for record in export.export_user_sync(conn, user_id=user_id):
+                out.write(export.json_line(record))
+        out.flush()
+    except BrokenPipeError:
+        # The reader left (`| head`): stdout to /dev/null, so that the interpreter's
+        # final flush does not fail again with a second message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
 if __name__ == "__main__":

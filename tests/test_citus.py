@@ -38,6 +38,7 @@ from tests import (
     test_api_quickstart,
     test_api_records,
     test_api_users_tasks,
+    test_export,
 )
 from tests._helpers import Store
 from tests.citus_support import Cluster, citus_database, maintenance_dsn, one_shard_only
@@ -57,6 +58,7 @@ API_SUITE = (
     test_api_records,
     test_api_errors_transactions,
     test_api_agent_items,
+    test_export,
 )
 _collected = {
     name: obj

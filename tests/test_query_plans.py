@@ -244,6 +244,12 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     # agent_items_pkey by the same keys as get_agent_items; EXPLAIN sees a function).
     "pop_agent_item": set(),
     "clear_agent_items": {"conversations_pkey"},
+    # chatstore.export: each table in key order (run as cursors: see the test after this).
+    "export_user": {"users_pkey"},
+    "export_tasks": {"tasks_pkey"},
+    "export_conversations": {"conversations_pkey"},
+    "export_messages": {"messages_pkey"},
+    "export_agent_items": {"agent_items_pkey"},
 }
 
 
@@ -287,3 +293,26 @@ def test_each_named_query_reads_its_index_and_never_scans_a_table(
             assert node.get("Index Cond", "").startswith(f"(({owner} = ") or node.get(
                 "Index Cond", ""
             ).startswith(f"({owner} = "), node
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("export_tasks", "tasks_pkey"),
+        ("export_conversations", "conversations_pkey"),
+        ("export_messages", "messages_pkey"),
+        ("export_agent_items", "agent_items_pkey"),
+    ],
+)
+@pytest.mark.parametrize("user_id", ["user42", "user1"])
+def test_an_export_cursor_reads_its_table_in_key_order_without_sorting(
+    loaded: psycopg.Connection, name: str, index: str, user_id: str
+) -> None:
+    # chatstore.export DECLAREs these: planned for the first rows, each is one forward
+    # scan of the key that streams the user's rows in order, even for user1's 21,000
+    # messages (a sixth of the table), where the whole result alone would be a sort.
+    query = f"DECLARE export NO SCROLL CURSOR FOR {QUERIES[name]}"
+    nodes = plan_nodes(loaded, query, {"user_id": user_id})
+    assert [(n["Node Type"], n.get("Index Name"), n.get("Scan Direction")) for n in nodes] == [
+        ("Index Scan", index, "Forward")
+    ]
