@@ -242,6 +242,10 @@ def write(results: dict[str, Any], markdown: Path, chart_path: Path) -> None:
         lines += _concurrency(results["concurrency"])
     if "bulk_import" in results:
         lines += _bulk(results["bulk_import"])
+    if "agents_sessions" in results:
+        from bench import agents_sessions
+
+        lines += agents_sessions.markdown(results["agents_sessions"])
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text().rstrip(), ""]
     markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--placement", choices=["same-cpu", "unpinned"], default="same-cpu")
     p.add_argument("--skip-concurrency", action="store_true")
     p.add_argument("--skip-bulk", action="store_true")
+    p.add_argument(
+        "--skip-agents",
+        action="store_true",
+        help="skip ChatstoreSession against the Agents SDK's SQLAlchemySession",
+    )
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
@@ -97,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             from bench import bulk_import
 
             results["bulk_import"] = bulk_import.run(dsn, log=log)
+        if not args.skip_agents:
+            from bench import agents_sessions  # its own database on the same server
+
+            results["agents_sessions"] = agents_sessions.run(
+                admin_dsn, placement=args.placement, log=log
+            )
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.json.write_text(json.dumps(results, indent=1, default=str))
     from bench import report
