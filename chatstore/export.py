@@ -23,7 +23,9 @@ append made during the export shows up whole or not at all), and server-side cur
 which need a transaction, read each table in batches: memory stays flat whatever the
 user holds. It needs a connection outside any transaction (autocommit, or idle); the
 transaction ends with the iteration (stop early with ``contextlib.aclosing`` or
-``closing``). Do not use the connection for anything else until then.
+``closing``). Do not use the connection for anything else until then. In it the export
+acts as the user for row-level security (as ``chatstore.rls.acting_as`` does), so a
+service connected as a member of ``chatstore_app`` exports as well as the owner.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ from psycopg import (
     Cursor,
     ServerCursor,
     pq,
+    sql,
 )
 from psycopg.rows import dict_row
 
-from chatstore import _core
+from chatstore import _core, rls
 from chatstore._sql import QUERIES
 from chatstore.errors import ChatstoreError, InvalidInput, NotFound
 
@@ -57,7 +60,14 @@ VERSION: Final = 1
 # Must be the transaction's first statement; REPEATABLE READ: one snapshot for every
 # statement after it (on Citus too: the coordinator opens the worker's transaction at
 # the same level). READ ONLY: an export never writes, and so may run on a standby.
-_BEGIN: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# Then the row-level security setting, as rls.acting_as makes it: a service connected as
+# a member of chatstore_app exports with no more (a no-op for the tables' owner).
+_BEGIN: Final = sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}")
+
+
+def _begin(user_id: str) -> sql.Composed:
+    return _BEGIN.format(rls._set(user_id))
+
 
 # (record type, named query, rows per FETCH). A batch is what the export holds at once:
 # its size bounds memory by the largest rows (a message up to 32,000 characters, an agent
@@ -76,28 +86,27 @@ def export_user(conn: AsyncConnection[Any], *, user_id: str) -> AsyncGenerator[d
     connection's state when the iteration starts."""
     if not isinstance(conn, AsyncConnection):
         raise InvalidInput(f"conn must be a psycopg.AsyncConnection, not {type(conn).__name__}")
-    return _export_async(conn, {"user_id": _core.user_id(user_id)})
+    return _export_async(conn, _core.user_id(user_id))
 
 
 def export_user_sync(conn: Connection[Any], *, user_id: str) -> Generator[dict[str, Any]]:
     """:func:`export_user` on a sync connection."""
     if not isinstance(conn, Connection):
         raise InvalidInput(f"conn must be a psycopg.Connection, not {type(conn).__name__}")
-    return _export_sync(conn, {"user_id": _core.user_id(user_id)})
+    return _export_sync(conn, _core.user_id(user_id))
 
 
-async def _export_async(
-    conn: AsyncConnection[Any], params: dict[str, object]
-) -> AsyncGenerator[dict[str, Any]]:
+async def _export_async(conn: AsyncConnection[Any], uid: str) -> AsyncGenerator[dict[str, Any]]:
     _check_idle(conn.pgconn)
+    params: dict[str, object] = {"user_id": uid}
     counts = {"user": 1} | {kind: 0 for kind, _, _ in _TABLES}
     try:
         async with conn.transaction():
             async with AsyncCursor(conn, row_factory=dict_row) as cur:
-                await cur.execute(_BEGIN)
+                await cur.execute(_begin(uid))
                 await cur.execute(QUERIES["export_user"], params, binary=True)
                 user = await cur.fetchone()
-            for record in _opening(params, user):
+            for record in _opening(uid, user):
                 yield record
             for kind, query, batch in _TABLES:
                 async with AsyncServerCursor(
@@ -113,17 +122,18 @@ async def _export_async(
     yield {"type": "end", "counts": counts}
 
 
-def _export_sync(conn: Connection[Any], params: dict[str, object]) -> Generator[dict[str, Any]]:
+def _export_sync(conn: Connection[Any], uid: str) -> Generator[dict[str, Any]]:
     # The same steps as _export_async, without await.
     _check_idle(conn.pgconn)
+    params: dict[str, object] = {"user_id": uid}
     counts = {"user": 1} | {kind: 0 for kind, _, _ in _TABLES}
     try:
         with conn.transaction():
             with Cursor(conn, row_factory=dict_row) as cur:
-                cur.execute(_BEGIN)
+                cur.execute(_begin(uid))
                 cur.execute(QUERIES["export_user"], params, binary=True)
                 user = cur.fetchone()
-            yield from _opening(params, user)
+            yield from _opening(uid, user)
             for kind, query, batch in _TABLES:
                 with ServerCursor(conn, f"chatstore_{query}", row_factory=dict_row) as sc:
                     sc.itersize = batch
@@ -149,14 +159,14 @@ def _check_idle(pgconn: psycopg.pq.abc.PGconn) -> None:
         _core.check_session(pgconn)
 
 
-def _opening(params: dict[str, object], user: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _opening(uid: str, user: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The header and the user's record; NotFound before either without a user."""
     if user is None:
         raise NotFound("no such user")
     header = {
         "type": FORMAT,
         "version": VERSION,
-        "user_id": params["user_id"],
+        "user_id": uid,
         "exported_at": _iso(user.pop("exported_at")),
     }
     return [header, _record("user", user)]

@@ -26,6 +26,7 @@ from chatstore._sql import NAMED, QUERIES
 from chatstore.devserver import DSN_ENV
 from chatstore.errors import InvalidInput, NotFound, Unavailable
 from chatstore.export import _TABLES, FORMAT, VERSION, export_user, export_user_sync, json_line
+from tests.reliability_support import app_login
 
 MODES = pytest.mark.parametrize("mode", ["sync", "async"])
 
@@ -291,6 +292,23 @@ async def test_export_is_one_snapshot_whatever_is_written_during_it(
     assert got[1:-1] == before
     assert got[-1]["counts"] == counts(got)
     assert len(expected(conn, "ann")) == len(before) + 3 * 5  # the writes were made
+
+
+@MODES
+async def test_export_as_the_app_role_under_row_level_security_gives_the_same_records(
+    conn: psycopg.Connection, db_dsn: str, mode: str
+) -> None:
+    """A service connected as a member of chatstore_app (whose policies admit only the
+    rows of the user the transaction acts as) exports exactly what the owner does."""
+    fill(conn, "ann")
+    fill(conn, "bob")
+    with app_login(db_dsn) as app_dsn:
+        as_app = await export(app_dsn, mode, "ann")
+        with pytest.raises(NotFound):
+            await export(app_dsn, mode, "carol")
+    as_owner = await export(db_dsn, mode, "ann")
+    assert as_app[1:] == as_owner[1:]
+    assert counts(as_app)["message"] == 6
 
 
 # --- errors and the connection -----------------------------------------------------------
