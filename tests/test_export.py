@@ -311,6 +311,32 @@ async def test_export_as_the_app_role_under_row_level_security_gives_the_same_re
     assert counts(as_app)["message"] == 6
 
 
+@MODES
+async def test_export_erasure_is_delete_user_which_leaves_no_row_of_the_user(
+    conn: psycopg.Connection, db_dsn: str, mode: str
+) -> None:
+    """The other half of a data-subject request: delete_user cascades to every table
+    that holds a user's rows (each has a user_id), and the export then finds nobody."""
+    fill(conn, "ann")
+    fill(conn, "bob")
+    bobs = await export(db_dsn, mode, "bob")
+    queries.delete_user(conn, user_id="ann")
+    owned = [
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND column_name = 'user_id' ORDER BY 1"
+        )
+    ]
+    assert set(owned) == {table for _, table, _ in TABLES}
+    for table, column in [("users", "id"), *((t, "user_id") for t in owned)]:
+        left = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = 'ann'").fetchone()
+        assert left == (0,), table
+    with pytest.raises(NotFound):
+        await export(db_dsn, mode, "ann")
+    assert (await export(db_dsn, mode, "bob"))[1:] == bobs[1:]
+
+
 # --- errors and the connection -----------------------------------------------------------
 
 
