@@ -496,3 +496,27 @@ def test_export_command_errors_are_one_line_with_exit_1(
     run = _cli("export", "--dsn", db_dsn)  # no --user: a usage error
     assert run.returncode == 2
     assert b"--user" in run.stderr
+
+
+def test_export_command_whose_reader_goes_away_stops_with_one_line(
+    conn: psycopg.Connection, db_dsn: str
+) -> None:
+    """``chatstore export ... | head -1``: more than a pipe holds, and the reader leaves."""
+    fill(conn, "ann")
+    conv = queries.create_conversation(conn, user_id="ann").id
+    queries.append_messages(
+        conn, user_id="ann", conversation_id=conv, messages=[("user", "x" * 2000)] * 500
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "chatstore.cli", "export", "--user", "ann", "--dsn", db_dsn],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != DSN_ENV},
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert json.loads(process.stdout.readline())["type"] == FORMAT
+        process.stdout.close()
+        stderr = process.stderr.read()
+    assert process.returncode == 1
+    assert stderr == b"chatstore export: [Errno 32] Broken pipe\n"
