@@ -124,6 +124,43 @@ async def every_function(api: Store, default: psycopg.Connection) -> None:
         user_id="ann", conversation_id=second.id, title="Ümlaut 🙂"
     )
     same(renamed, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
+    # Agent items: JSON kept as text, so no setting may touch a number's spelling (floats
+    # under extra_float_digits), a backslash (standard_conforming_strings) or a character.
+    items: list[Any] = [
+        {"role": "user", "content": CONTENT, "z": 0.1, "a": [2**70, -1.5e-300, None, True]},
+        {"type": "function_call_output", "output": "a\u0000b \ud800 \\ 'q' 東京"},
+        CONTENT,
+    ]
+    added = await api.add_agent_items(
+        user_id="ann",
+        conversation_id=second.id,
+        items=items,
+        transcript=[("user", "Grüße 東京"), ("assistant", CONTENT)],
+    )
+    stored = queries.get_agent_items(default, user_id="ann", conversation_id=second.id)
+    assert [i.item for i in stored] == items
+    for got_item, expected_item in zip(added, stored, strict=True):
+        same(got_item, expected_item)
+    for limit in (None, 0, 2):
+        got_items = await api.get_agent_items(user_id="ann", conversation_id=second.id, limit=limit)
+        expected_items = queries.get_agent_items(
+            default, user_id="ann", conversation_id=second.id, limit=limit
+        )
+        assert got_items == expected_items
+        for got_item, expected_item in zip(got_items, expected_items, strict=True):
+            same(got_item, expected_item)
+    transcript = queries.get_messages(default, user_id="ann", conversation_id=second.id)
+    assert [(m.role, m.content) for m in transcript] == [
+        ("user", "Grüße 東京"),
+        ("assistant", CONTENT),
+    ]
+    popped = await api.pop_agent_item(user_id="ann", conversation_id=second.id)
+    assert popped is not None
+    same(popped, stored[-1])
+    assert queries.get_agent_items(default, user_id="ann", conversation_id=second.id) == stored[:-1]
+    await api.clear_agent_items(user_id="ann", conversation_id=second.id)
+    assert queries.get_agent_items(default, user_id="ann", conversation_id=second.id) == []
+    assert await api.pop_agent_item(user_id="ann", conversation_id=second.id) is None
     task = await api.add_task(user_id="ann", title="Kaffee ☕", description=CONTENT)
     same(task, queries.get_task(default, user_id="ann", task_id=task.id))
     updated = await api.update_task(user_id="ann", task_id=task.id, title="Tee 🍵")
@@ -177,6 +214,18 @@ def calls_of_every_function(
         ("update_task", {"user_id": uid, "task_id": tid, "title": "u"}),
         ("complete_task", {"user_id": uid, "task_id": tid}),
         ("delete_task", {"user_id": uid, "task_id": tid}),
+        (
+            "add_agent_items",
+            {
+                "user_id": uid,
+                "conversation_id": cid,
+                "items": [{"content": CONTENT}],
+                "transcript": [("user", CONTENT)],
+            },
+        ),
+        ("get_agent_items", {"user_id": uid, "conversation_id": cid}),
+        ("pop_agent_item", {"user_id": uid, "conversation_id": cid}),
+        ("clear_agent_items", {"user_id": uid, "conversation_id": cid}),
     ]
 
 
@@ -190,10 +239,12 @@ async def test_session_settings_that_cannot_give_exact_records_are_refused_befor
         conn, user_id="bob", conversation_id=conversation.id, role="user", content=CONTENT
     )
     task = queries.add_task(conn, user_id="bob", title="t")
+    # Items for pop and clear to remove, were they to run.
+    queries.add_agent_items(conn, user_id="bob", conversation_id=conversation.id, items=[1, 2])
     before = snapshot(conn)
     await _set(fresh, *setting)
     calls = calls_of_every_function(conversation.id, task.id)
-    assert sorted(name for name, _ in calls) == sorted(aio.__all__)
+    assert sorted(name for name, _ in calls) == sorted(aio.__all__) == sorted(queries.__all__)
     for name, kwargs in calls:
         with pytest.raises(InvalidInput, match="client_encoding"):
             await getattr(fresh, name)(**kwargs)
@@ -209,6 +260,7 @@ async def test_a_search_path_without_chatstores_tables_is_a_chatstore_error_befo
     queries.create_user(conn, id="bob", email="bob@example.com")
     conversation = queries.create_conversation(conn, user_id="bob")
     task = queries.add_task(conn, user_id="bob", title="t")
+    queries.add_agent_items(conn, user_id="bob", conversation_id=conversation.id, items=[1, 2])
     before = snapshot(conn)
     await _set(fresh, "search_path", "pg_catalog")
     for name, kwargs in calls_of_every_function(conversation.id, task.id):

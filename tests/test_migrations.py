@@ -36,7 +36,7 @@ def test_apply_rollback_apply_gives_the_same_catalog_each_time(empty_db: str) ->
     assert user_tables(empty_db) == set()
     migrations.apply(empty_db)
     assert snapshot(empty_db) == first
-    assert user_tables(empty_db) == {"users", "tasks", "conversations", "messages"}
+    assert user_tables(empty_db) == {"users", "tasks", "conversations", "messages", "agent_items"}
 
 
 def test_schema_sql_matches_the_migrations(empty_db: str, server_dsn: str) -> None:

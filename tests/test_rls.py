@@ -21,12 +21,14 @@ from chatstore import aio, migrations, queries, rls
 from chatstore.errors import AlreadyExists, InvalidInput, NotFound
 from tests.reliability_support import app_login
 
-USER_TABLES = ("users", "tasks", "conversations", "messages")
+USER_TABLES = ("users", "tasks", "conversations", "messages", "agent_items")
+# Rows each user owns in each table after _seed.
+SEEDED = {"users": 1, "tasks": 1, "conversations": 2, "messages": 3, "agent_items": 3}
 
 
 def _seed(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
-    """Two users with a task, two conversations and three messages each (as the owner);
-    the ids of each user's first conversation and task."""
+    """Two users with a task, two conversations, three messages and three agent items
+    each (as the owner); the ids of each user's first conversation and task."""
     ids: dict[str, dict[str, int]] = {}
     for uid in ("alice", "bob"):
         queries.create_user(conn, id=uid, email=f"{uid}@example.com")
@@ -38,6 +40,12 @@ def _seed(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
             user_id=uid,
             conversation_id=first.id,
             messages=[("user", f"hi from {uid}"), ("assistant", "hello"), ("user", "bye")],
+        )
+        queries.add_agent_items(
+            conn,
+            user_id=uid,
+            conversation_id=first.id,
+            items=[{"role": "user", "content": f"hi from {uid}"}, {"call": uid}, [uid]],
         )
         ids[uid] = {"conversation": first.id, "task": task.id}
     return ids
@@ -63,11 +71,10 @@ def test_rls_a_query_without_a_user_filter_sees_only_the_current_users_rows(
     for uid in ("alice", "bob"):
         with rls.acting_as(app, user_id=uid):
             assert app.execute("SELECT id FROM users").fetchall() == [(uid,)]
-            for table in ("tasks", "conversations", "messages"):
+            for table in USER_TABLES[1:]:
                 stmt: LiteralString = f"SELECT DISTINCT user_id, count(*) FROM {table} GROUP BY 1"
                 owners = app.execute(stmt).fetchall()
-                expected = {"tasks": 1, "conversations": 2, "messages": 3}[table]
-                assert owners == [(uid, expected)], table
+                assert owners == [(uid, SEEDED[table])], table
 
 
 def test_rls_without_acting_as_the_app_role_sees_no_row_and_writes_none(
@@ -79,6 +86,11 @@ def test_rls_without_acting_as_the_app_role_sees_no_row_and_writes_none(
         assert app.execute(stmt).fetchone() == (0,), table
     with pytest.raises(pg_errors.InsufficientPrivilege, match="row-level security"):
         app.execute("INSERT INTO users (id, email) VALUES ('mallory', 'm@example.com')")
+    with pytest.raises(pg_errors.InsufficientPrivilege, match="row-level security"):
+        app.execute(
+            "INSERT INTO agent_items (conversation_id, slot, seq, user_id, item)"
+            " VALUES (1, 100, 100, 'alice', '\"planted\"')"
+        )
     # The setting ends with its transaction: the next one is back to nothing.
     with rls.acting_as(app, user_id="alice"):
         assert app.execute("SELECT count(*) FROM messages").fetchone() == (3,)
@@ -97,7 +109,20 @@ def test_rls_the_app_role_cannot_read_or_write_another_users_rows(
     bob_conv, bob_task = ids["bob"]["conversation"], ids["bob"]["task"]
     with rls.acting_as(app, user_id="alice"):
         assert app.execute("SELECT * FROM messages WHERE user_id = 'bob'").fetchall() == []
+        assert app.execute("SELECT * FROM agent_items WHERE user_id = 'bob'").fetchall() == []
+        # A pop or clear of Bob's list, by hand: the policies hide his conversation.
+        assert (
+            app.execute("SELECT * FROM chatstore_pop_agent_item('bob', %s)", (bob_conv,)).fetchall()
+            == []
+        )
         changed = [
+            app.execute(
+                "UPDATE conversations SET agent_item_top = 0 WHERE id = %s", (bob_conv,)
+            ).rowcount,
+            app.execute(
+                "UPDATE conversations SET agent_item_count = agent_item_count + 1"
+                " WHERE user_id = 'bob'"
+            ).rowcount,
             app.execute("UPDATE tasks SET title = 'pwned' WHERE user_id = 'bob'").rowcount,
             app.execute(
                 "UPDATE conversations SET title = 'pwned' WHERE id = %s", (bob_conv,)
@@ -106,7 +131,7 @@ def test_rls_the_app_role_cannot_read_or_write_another_users_rows(
             app.execute("DELETE FROM conversations WHERE user_id = 'bob'").rowcount,
             app.execute("DELETE FROM users WHERE id = 'bob'").rowcount,
         ]
-        assert changed == [0, 0, 0, 0, 0]
+        assert changed == [0, 0, 0, 0, 0, 0, 0]
     forged: list[tuple[LiteralString, tuple[object, ...], type[Exception]]] = [
         (
             "INSERT INTO tasks (user_id, title) VALUES ('bob', 'planted')",
@@ -130,6 +155,20 @@ def test_rls_the_app_role_cannot_read_or_write_another_users_rows(
         (
             "INSERT INTO messages (conversation_id, user_id, role, content)"
             " VALUES (%s, 'alice', 'user', 'planted')",
+            (bob_conv,),
+            pg_errors.ForeignKeyViolation,
+        ),
+        # An agent item in Bob's name: the policy's WITH CHECK refuses it.
+        (
+            "INSERT INTO agent_items (conversation_id, slot, seq, user_id, item)"
+            " VALUES (%s, 4, 4, 'bob', '\"planted\"')",
+            (bob_conv,),
+            pg_errors.InsufficientPrivilege,
+        ),
+        # Alice's id on Bob's conversation: the composite foreign key refuses it.
+        (
+            "INSERT INTO agent_items (conversation_id, slot, seq, user_id, item)"
+            " VALUES (%s, 4, 4, 'alice', '\"planted\"')",
             (bob_conv,),
             pg_errors.ForeignKeyViolation,
         ),
@@ -162,6 +201,21 @@ REFUSED: list[LiteralString] = [
     "DROP POLICY messages_tenant_isolation ON messages",
     "DROP TABLE messages",
     "DROP TRIGGER messages_append_only ON messages",
+    # Agent items: read and appended, never changed or removed but by their conversation.
+    "UPDATE agent_items SET item = '1'",
+    "DELETE FROM agent_items",
+    "TRUNCATE agent_items",
+    "INSERT INTO agent_items (conversation_id, slot, seq, user_id, item, created_at)"
+    " SELECT id, agent_item_top + 1, agent_item_count + 1, user_id, '1', '2000-01-01'"
+    " FROM conversations LIMIT 1",
+    "ALTER TABLE agent_items DISABLE ROW LEVEL SECURITY",
+    "DROP POLICY agent_items_tenant_isolation ON agent_items",
+    "DROP TRIGGER agent_items_append_only ON agent_items",
+    "DROP TABLE agent_items",
+    "ALTER TABLE conversations DROP CONSTRAINT conversations_agent_items_check",
+    "CREATE OR REPLACE FUNCTION chatstore_refuse_agent_item_update() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$",
+    "ALTER FUNCTION chatstore_pop_agent_item(text, bigint) SECURITY DEFINER",
     "SELECT count(*) FROM _yoyo_migration",
     "SET ROLE postgres",
 ]
@@ -189,8 +243,10 @@ def test_rls_turning_row_security_off_makes_queries_fail_not_see_more(
 ) -> None:
     _seed(conn)
     app.execute("SET row_security = off")
-    with pytest.raises(pg_errors.InsufficientPrivilege), rls.acting_as(app, user_id="alice"):
-        app.execute("SELECT count(*) FROM messages")
+    for table in USER_TABLES:
+        stmt: LiteralString = f"SELECT count(*) FROM {table}"
+        with pytest.raises(pg_errors.InsufficientPrivilege), rls.acting_as(app, user_id="alice"):
+            app.execute(stmt)
 
 
 def test_rls_acting_as_refuses_an_empty_or_nul_user_id(app: psycopg.Connection) -> None:
@@ -224,6 +280,89 @@ async def test_rls_acting_as_holds_under_the_sessions_settings(
             async with rls.acting_as_async(aconn, user_id="東京"):
                 pass
         assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+# What chatstore_app may do, table by table: whole-table privileges, and the columns it
+# may insert and update. Least privilege: nothing more (a broader grant fails here), so
+# a migration that grants a column adds it here.
+PRIVILEGES: dict[str, tuple[set[str], set[str], set[str]]] = {
+    "users": ({"SELECT", "DELETE"}, {"id", "email", "name"}, set()),
+    "tasks": (
+        {"SELECT", "DELETE"},
+        {"user_id", "title", "description"},
+        {"title", "description", "completed"},
+    ),
+    "conversations": (
+        {"SELECT", "DELETE"},
+        {"user_id", "title"},
+        {"title", "message_count", "last_message_at", "agent_item_count", "agent_item_top"},
+    ),
+    "messages": ({"SELECT"}, {"conversation_id", "user_id", "role", "content"}, set()),
+    "agent_items": ({"SELECT"}, {"conversation_id", "slot", "seq", "user_id", "item"}, set()),
+}
+
+
+def test_rls_every_user_table_has_its_policy_and_the_app_role_only_its_grants(
+    conn: psycopg.Connection,
+) -> None:
+    assert set(PRIVILEGES) == set(USER_TABLES)
+    for table in USER_TABLES:
+        owner_column = "id" if table == "users" else "user_id"
+        condition = f"({owner_column} = current_setting('chatstore.user_id'::text, true))"
+        policies = conn.execute(
+            "SELECT policyname, permissive, roles::text[], cmd, qual, with_check"
+            " FROM pg_policies WHERE schemaname = 'public' AND tablename = %s",
+            (table,),
+        ).fetchall()
+        assert policies == [
+            (
+                f"{table}_tenant_isolation",
+                "PERMISSIVE",
+                ["chatstore_app"],
+                "ALL",
+                condition,
+                condition,
+            )
+        ], table
+        # Enabled, not forced: the owner (migrations, admin tools) is exempt.
+        assert conn.execute(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(%s)",
+            (table,),
+        ).fetchone() == (True, False), table
+        whole, insert, update = PRIVILEGES[table]
+        granted = {
+            p
+            for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+            if conn.execute(
+                "SELECT has_table_privilege('chatstore_app', %s, %s)", (table, p)
+            ).fetchone()
+            == (True,)
+        }
+        assert granted == whole, table
+        columns = {
+            p: {
+                name
+                for (name,) in conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+                    " AND attnum > 0 AND NOT attisdropped"
+                    " AND has_column_privilege('chatstore_app', attrelid, attnum, %s)",
+                    (table, p),
+                ).fetchall()
+            }
+            for p in ("INSERT", "UPDATE", "REFERENCES")
+        }
+        assert columns == {"INSERT": insert, "UPDATE": update, "REFERENCES": set()}, table
+    # Every function runs with its caller's rights: under the policies, as the app role.
+    assert (
+        conn.execute(
+            "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef"
+        ).fetchall()
+        == []
+    )
+    assert conn.execute(
+        "SELECT has_function_privilege('chatstore_app',"
+        " 'chatstore_pop_agent_item(text, bigint)', 'EXECUTE')"
+    ).fetchone() == (True,)
 
 
 # --- the query layer, run as the app role ------------------------------------------------
@@ -288,6 +427,7 @@ async def test_rls_every_query_function_works_as_the_app_role(
 ) -> None:
     api, acting_as = app_api
     bob = _seed(conn)["bob"]
+    seeded = {t: _rows(conn, t) for t in ("conversations", "messages", "agent_items")}
     async with acting_as("carol"):
         user = await api.create_user(id="carol", email="carol@example.com", name="Carol")
         assert (await api.get_user(user_id="carol")) == user
@@ -326,13 +466,71 @@ async def test_rls_every_query_function_works_as_the_app_role(
         await api.delete_task(user_id="carol", task_id=task.id)
         await api.delete_conversation(user_id="carol", conversation_id=conv.id)
         assert (await api.list_conversations(user_id="carol")).items == ()
+        # An agent session: items and their transcript in one call, read back exactly,
+        # popped, added over the popped one, cleared; all under the policies.
+        chat = await api.create_conversation(user_id="carol")
+        items = [
+            {"role": "user", "content": "Remind me"},
+            {"type": "function_call", "call_id": "c1", "arguments": '{"at": 9}'},
+            {"role": "assistant", "content": "Done.", "n": 2**70},
+        ]
+        added = await api.add_agent_items(
+            user_id="carol",
+            conversation_id=chat.id,
+            items=items,
+            transcript=[("user", "Remind me"), ("assistant", "Done.")],
+        )
+        assert [(a.item, a.slot, a.seq, a.user_id) for a in added] == [
+            (item, n, n, "carol") for n, item in enumerate(items, 1)
+        ]
+        assert await api.get_agent_items(user_id="carol", conversation_id=chat.id) == added
+        assert (
+            await api.get_agent_items(user_id="carol", conversation_id=chat.id, limit=1)
+            == added[-1:]
+        )
+        assert await api.pop_agent_item(user_id="carol", conversation_id=chat.id) == added[-1]
+        (again,) = await api.add_agent_items(
+            user_id="carol", conversation_id=chat.id, items=["again"]
+        )
+        assert (again.slot, again.seq) == (3, 4)
+        got = await api.get_agent_items(user_id="carol", conversation_id=chat.id)
+        assert got == [*added[:2], again]
+        transcript = await api.get_messages(user_id="carol", conversation_id=chat.id)
+        assert [(m.role, m.content) for m in transcript] == [
+            ("user", "Remind me"),
+            ("assistant", "Done."),
+        ]
+        assert (await api.get_conversation(user_id="carol", conversation_id=chat.id)).title == (
+            "Remind me"
+        )
+        await api.clear_agent_items(user_id="carol", conversation_id=chat.id)
+        assert await api.get_agent_items(user_id="carol", conversation_id=chat.id) == []
+        assert await api.pop_agent_item(user_id="carol", conversation_id=chat.id) is None
+        # Deleting the conversation takes its items (the cascade, not a DELETE grant).
+        await api.delete_conversation(user_id="carol", conversation_id=chat.id)
+        assert conn.execute(
+            "SELECT count(*) FROM agent_items WHERE user_id = 'carol'"
+        ).fetchone() == (0,)
         # Asking for Bob's rows by Bob's id, while acting as Carol: the policies hide them
         # even though each query's own filter would match.
+        bobs = {"user_id": "bob", "conversation_id": bob["conversation"]}
         for call in (
             api.get_user(user_id="bob"),
-            api.get_conversation(user_id="bob", conversation_id=bob["conversation"]),
-            api.get_messages(user_id="bob", conversation_id=bob["conversation"]),
+            api.get_conversation(**bobs),
+            api.get_messages(**bobs),
             api.get_task(user_id="bob", task_id=bob["task"]),
+            api.get_agent_items(**bobs),
+            api.get_agent_items(**bobs, limit=0),
+            api.pop_agent_item(**bobs),
+            api.clear_agent_items(**bobs),
+            api.add_agent_items(**bobs, items=["planted"], transcript=[("user", "planted")]),
+            # Carol's own id on Bob's conversation: the queries' filters find nothing.
+            api.get_agent_items(user_id="carol", conversation_id=bob["conversation"]),
+            api.pop_agent_item(user_id="carol", conversation_id=bob["conversation"]),
+            api.clear_agent_items(user_id="carol", conversation_id=bob["conversation"]),
+            api.add_agent_items(
+                user_id="carol", conversation_id=bob["conversation"], items=["planted"]
+            ),
             api.delete_user(user_id="bob"),
         ):
             with pytest.raises(NotFound):
@@ -350,7 +548,9 @@ async def test_rls_every_query_function_works_as_the_app_role(
         async with acting_as("dave"):
             await api.create_user(id="dave", email="alice@example.com")
     assert _rows(conn, "users") == [("alice",), ("bob",)]
-    assert len(_rows(conn, "messages")) == 6
+    # Alice's and Bob's rows as seeded: conversations (agent item counters included),
+    # messages and agent items; Carol's went with her.
+    assert {t: _rows(conn, t) for t in seeded} == seeded
 
 
 # --- the migration's role handling -------------------------------------------------------
@@ -383,15 +583,20 @@ def test_rls_migration_reuses_an_existing_role_and_its_rollback_keeps_a_role_in_
     migrations.apply(empty_db)
 
 
+# Each table's columns, in the order rows are sorted by. A conversation's two agent item
+# counters hold its session's list: a pop or clear shows in them.
 _COLUMNS: dict[str, LiteralString] = {
     "users": "id",
     "tasks": "id, user_id, title, description, completed, updated_at",
-    "conversations": "id, user_id, title, updated_at",
+    "conversations": "id, user_id, title, updated_at, agent_item_count, agent_item_top",
     "messages": "id, conversation_id, user_id, role, content, created_at",
+    "agent_items": "conversation_id, seq, slot, user_id, item::text, created_at",
 }
 
 
 def _rows(conn: psycopg.Connection, table: str) -> list[tuple[Any, ...]]:
     """Every row of a table, as the owner sees it (no policy applies)."""
-    stmt: LiteralString = {t: f"SELECT {c} FROM {t} ORDER BY 1" for t, c in _COLUMNS.items()}[table]
+    stmt: LiteralString = {t: f"SELECT {c} FROM {t} ORDER BY {c}" for t, c in _COLUMNS.items()}[
+        table
+    ]
     return conn.execute(stmt).fetchall()

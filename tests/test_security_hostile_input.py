@@ -1,13 +1,20 @@
 """Hostile and malformed input: every public function, driven by hypothesis with
 arbitrary text (NUL, lone surrogates, right-to-left marks, 1 MB strings, emoji, SQL),
 ids (0, negative, beyond bigint, wrong types), roles, limits and cursors (forged,
-truncated, another user's). The only outcomes are a correct result or one of
+truncated, another user's), and agent items (any JSON value, values JSON has no
+spelling for, too many, too big). The only outcomes are a correct result or one of
 chatstore's typed errors, and after an error the database is unchanged.
+
+Agent items are JSON values, not text a person typed: NUL and lone surrogates in them
+are legitimate and kept exactly (as JSON escapes). A value is stored exactly (it comes
+back equal, with the same JSON text) or refused with InvalidInput.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import types
 import typing
 from collections import Counter
@@ -114,6 +121,71 @@ new_user_ids = st.one_of(_word, _word, hostile_text, bad_ids)
 emails = st.one_of(st.builds("{}@{}".format, _word, _word), hostile_text)
 SEEDED = ("alice", "bob")
 
+# --- agent items: JSON values, hostile text in them (no 1 MB strings: kept small, as the
+# state compared around every call holds every stored item).
+_item_text = st.one_of(
+    clean_text,
+    st.text(max_size=40),
+    st.lists(st.one_of(st.text(max_size=5), st.sampled_from(HOSTILE_PIECES)), max_size=12).map(
+        "".join
+    ),
+)
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.sampled_from([2**63, -(2**63) - 1, 10**100, 0.1, -0.0, 1e308, 5e-324]),
+        st.floats(allow_nan=False, allow_infinity=False),
+        _item_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(_item_text, inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Values JSON cannot hold, or holds only as another value: InvalidInput, or (for those
+# json.dumps accepts) stored so that they come back equal. Built when drawn: some are big.
+NOT_JSON: list[Callable[[], Any]] = [
+    lambda: float("nan"),
+    lambda: float("inf"),
+    lambda: -float("inf"),
+    lambda: b"bytes",
+    lambda: {1, 2},
+    lambda: complex(1, 2),
+    object,
+    lambda: datetime(2030, 1, 1, tzinfo=UTC),
+    lambda: 10**5000,  # more digits than int() may spell
+    lambda: _nested(5000),  # deeper than json.dumps goes
+    lambda: "x" * 4_194_303,  # 4 MiB + 2 bytes as JSON
+    lambda: "é" * 2_097_152,  # under 4 Mi characters, over 4 MiB
+    # JSON spells these as another value: {"1": ...}, [...], one astral character.
+    lambda: {1: "an int key"},
+    lambda: {None: 1, True: 2, 1.5: 3},
+    lambda: {1: "a", "1": "b"},
+    lambda: (1, "tuple"),
+    lambda: "\ud800\udfff",  # a high then a low surrogate: one character in JSON
+]
+_not_json = st.sampled_from(NOT_JSON).map(lambda build: build())
+_bad_item_lists = st.one_of(
+    st.lists(st.one_of(json_values, _not_json), min_size=1, max_size=4),
+    st.just([]),
+    st.builds(lambda: [0] * 1001),
+    st.builds(lambda: ["x" * 4_000_000] * 17),  # each fits, not together (64 MiB)
+    st.dictionaries(st.text(max_size=3), json_values, max_size=2),  # a mapping, not a list
+    any_text,
+    bad_ids,
+)
+
 
 class Ref:
     """A record of a seeded user, resolved when the call runs (records come and go)."""
@@ -165,6 +237,12 @@ class World:
                     conversation_id=conv.id,
                     messages=[("user", "q"), ("assistant", "a"), ("user", "q2")],
                 )
+                queries.add_agent_items(
+                    conn,
+                    user_id=uid,
+                    conversation_id=conv.id,
+                    items=[{"role": "user", "content": "q"}, {"n": n}, "a\x00\ud800"],
+                )
             self.ids["conversation", uid] = conv.id
         try:
             queries.get_task(conn, user_id=uid, task_id=self.ids.get(("task", uid), 1))
@@ -195,10 +273,15 @@ class World:
                 " FROM tasks ORDER BY id"
             ).fetchall(),
             c.execute(
-                "SELECT id, user_id, title, updated_at FROM conversations ORDER BY id"
+                "SELECT id, user_id, title, updated_at, agent_item_count, agent_item_top"
+                " FROM conversations ORDER BY id"
             ).fetchall(),
             c.execute(
                 "SELECT id, conversation_id, user_id, role, content FROM messages ORDER BY id"
+            ).fetchall(),
+            c.execute(
+                "SELECT conversation_id, seq, slot, user_id, item::text FROM agent_items"
+                " ORDER BY conversation_id, seq"
             ).fetchall(),
         ]
 
@@ -246,11 +329,16 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         pairs: st.SearchStrategy[Any] = st.lists(st.tuples(role, text), min_size=1, max_size=5)
         before: st.SearchStrategy[Any] = st.none()
         status: st.SearchStrategy[Any] = st.sampled_from(["all", "pending", "completed"])
+        items: st.SearchStrategy[Any] = st.lists(json_values, min_size=1, max_size=5)
+        transcript: st.SearchStrategy[Any] = st.lists(st.tuples(role, text), max_size=3)
+        item_limit: st.SearchStrategy[Any] = st.sampled_from([None, 0, 1, 2, 20, 1000])
     else:
         users, conv, task = _user_ids(), _ref("conversation"), _ref("task")
         text, role, limit, cursor = any_text, roles, limits, _cursors()
         ids, email, pairs, before = new_user_ids, emails, _pairs(), bad_ids
         status = st.one_of(st.sampled_from(["all", "pending", "completed"]), hostile_text)
+        items, transcript = _bad_item_lists, st.one_of(st.just([]), _pairs())
+        item_limit = limits
     optional = st.one_of(st.none(), text)
     per_function: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         "create_user": st.fixed_dictionaries({"id": ids, "email": email, "name": optional}),
@@ -284,6 +372,14 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         ),
         "complete_task": st.fixed_dictionaries({"user_id": users, "task_id": task}),
         "delete_task": st.fixed_dictionaries({"user_id": users, "task_id": task}),
+        "add_agent_items": st.fixed_dictionaries(
+            {"user_id": users, "conversation_id": conv, "items": items, "transcript": transcript}
+        ),
+        "get_agent_items": st.fixed_dictionaries(
+            {"user_id": users, "conversation_id": conv, "limit": item_limit}
+        ),
+        "pop_agent_item": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
+        "clear_agent_items": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
     }
     assert set(per_function) == set(queries.__all__), "every public function is driven"
     return st.sampled_from(sorted(per_function)).flatmap(
@@ -315,10 +411,81 @@ def _check_result(world: World, name: str, kwargs: dict[str, Any], result: Any) 
         assert all(c.user_id == uid for c in result.items)
     elif name in ("get_messages", "list_tasks"):
         assert all(r.user_id == uid for r in result)
+    elif name in _AGENT_ITEMS:
+        _check_agent_items(world, name, kwargs, result)
     if hasattr(result, "user_id"):
         assert result.user_id == uid
     if isinstance(result, list):
         assert all(getattr(r, "user_id", uid) == uid for r in result)
+
+
+_AGENT_ITEMS = ("add_agent_items", "get_agent_items", "pop_agent_item", "clear_agent_items")
+
+
+def _json(value: Any) -> str:
+    """The JSON text of a value, to compare exactly (1, 1.0 and true are == in Python)."""
+    return json.dumps(value, allow_nan=False)
+
+
+def _session(world: World, uid: str, cid: int) -> list[tuple[int, int, Any]]:
+    """The conversation's agent session, (slot, seq, item), read without the query layer:
+    the newest seq at each slot up to the conversation's top."""
+    (top,) = world.conn.execute(
+        "SELECT agent_item_top FROM conversations WHERE user_id = %s AND id = %s", (uid, cid)
+    ).fetchone() or (None,)
+    assert top is not None, "a call that succeeded on a conversation that is not the user's"
+    newest: dict[int, tuple[int, int, Any]] = {}
+    for slot, seq, item in world.conn.execute(
+        "SELECT slot, seq, item FROM agent_items WHERE user_id = %s AND conversation_id = %s"
+        " ORDER BY seq",
+        (uid, cid),
+    ).fetchall():
+        newest[slot] = (slot, seq, item)
+    return [newest[slot] for slot in range(1, top + 1)]
+
+
+def _check_agent_items(world: World, name: str, kwargs: dict[str, Any], result: Any) -> None:
+    """A successful agent item call against the rows: exact items, the caller's own
+    conversation, the list moved as the call says."""
+    uid, cid = kwargs["user_id"], kwargs["conversation_id"]
+    session = _session(world, uid, cid)
+    if name == "add_agent_items":
+        given = list(kwargs["items"])
+        # Stored exactly: the top of the list is what was given, equal and with the same
+        # JSON text, and the records returned are those rows.
+        assert [(r.slot, r.seq, r.item) for r in result] == session[-len(given) :]
+        assert [r.item for r in result] == given
+        assert [_json(item) for _, _, item in session[-len(given) :]] == [_json(v) for v in given]
+        assert all(r.conversation_id == cid for r in result)
+        seqs = [r.seq for r in result]
+        assert seqs == list(range(seqs[0], seqs[0] + len(given)))
+        if kwargs["transcript"]:
+            n = len(kwargs["transcript"])
+            stored = queries.get_messages(world.conn, user_id=uid, conversation_id=cid, limit=n)
+            assert [(m.role, m.content) for m in stored] == [tuple(p) for p in kwargs["transcript"]]
+    elif name == "get_agent_items":
+        limit = kwargs["limit"]
+        expected = session if limit is None else session[len(session) - min(limit, len(session)) :]
+        assert [(r.slot, r.seq, _json(r.item)) for r in result] == [
+            (slot, seq, _json(item)) for slot, seq, item in expected
+        ]
+        assert all(r.conversation_id == cid for r in result)
+    elif name == "pop_agent_item":
+        if result is not None:
+            # It left the list: the top is now just below it; it stays on record.
+            assert result.slot == len(session) + 1
+            (item,) = world.conn.execute(
+                "SELECT item FROM agent_items WHERE user_id = %s AND conversation_id = %s"
+                " AND seq = %s",
+                (uid, cid, result.seq),
+            ).fetchone() or (None,)
+            assert _json(result.item) == _json(item)
+            assert result.conversation_id == cid
+        else:
+            assert session == []
+    else:
+        assert result is None
+        assert session == []
 
 
 SYNC_EXAMPLES = 200
@@ -447,6 +614,18 @@ def test_security_sql_injection_strings_are_stored_and_returned_verbatim(
     history = queries.get_messages(conn, user_id=uid, conversation_id=conv.id)
     assert [m.content for m in history] == [text, text, text]
     assert history == [one, *many]
+    # In agent items, as values and keys, and in their transcript.
+    items = [{"role": "user", "content": text}, {text: [text, {text: text}]}]
+    added = queries.add_agent_items(
+        conn, user_id=uid, conversation_id=conv.id, items=items, transcript=[("user", text)]
+    )
+    stored = queries.get_agent_items(conn, user_id=uid, conversation_id=conv.id)
+    assert [i.item for i in stored] == items
+    assert stored == added
+    (said,) = queries.get_messages(conn, user_id=uid, conversation_id=conv.id, limit=1)
+    assert said.content == text
+    popped = queries.pop_agent_item(conn, user_id=uid, conversation_id=conv.id)
+    assert popped == added[-1]
     task = queries.add_task(conn, user_id=uid, title=text, description=text)
     assert queries.get_task(conn, user_id=uid, task_id=task.id).description == text
     updated = queries.update_task(conn, user_id=uid, task_id=task.id, title=text, description=text)
@@ -456,11 +635,21 @@ def test_security_sql_injection_strings_are_stored_and_returned_verbatim(
         queries.get_user(conn, user_id=text)
     with pytest.raises(NotFound):
         queries.list_tasks(conn, user_id=text)
+    for agent_call in (
+        queries.get_agent_items,
+        queries.pop_agent_item,
+        queries.clear_agent_items,
+        functools.partial(queries.add_agent_items, items=[text], transcript=[("user", text)]),
+    ):
+        with pytest.raises(NotFound):
+            agent_call(conn, user_id=text, conversation_id=conv.id)
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM conversations),"
-        " (SELECT count(*) FROM messages), (SELECT count(*) FROM tasks)"
+        " (SELECT count(*) FROM messages), (SELECT count(*) FROM tasks),"
+        " (SELECT count(*) FROM agent_items),"
+        " (SELECT agent_item_top FROM conversations)"
     ).fetchone()
-    assert counts == (1, 1, 3, 1)
+    assert counts == (1, 1, 4, 1, 2, 1)
 
 
 def test_security_a_cursor_from_one_users_listing_gives_another_user_nothing_of_theirs(
@@ -519,6 +708,15 @@ VALID_CALLS: dict[str, dict[str, Any]] = {
     "update_task": {"user_id": "ann", "task_id": TASK, "title": "new", "description": "new"},
     "complete_task": {"user_id": "ann", "task_id": TASK},
     "delete_task": {"user_id": "ann", "task_id": TASK},
+    "add_agent_items": {
+        "user_id": "ann",
+        "conversation_id": CONV,
+        "items": [{"role": "user", "content": "q"}, {"type": "function_call"}],
+        "transcript": [("user", "q")],
+    },
+    "get_agent_items": {"user_id": "ann", "conversation_id": CONV, "limit": 10},
+    "pop_agent_item": {"user_id": "ann", "conversation_id": CONV},
+    "clear_agent_items": {"user_id": "ann", "conversation_id": CONV},
 }
 
 
@@ -536,7 +734,9 @@ def _is_text(hint: Any) -> bool:
 
 def _with_lone_surrogates(function: str) -> list[tuple[str, dict[str, Any]]]:
     """The function's valid call with a lone surrogate added to one text argument, for
-    every text argument its signature has, also each text field of a message pair."""
+    every text argument its signature has, also each text field of a message pair (of
+    append_messages and of add_agent_items' transcript). Agent items are JSON values, not
+    text: a surrogate in them is kept (test_security_nul_and_lone_surrogates_...)."""
     valid = VALID_CALLS[function]
     hints = typing.get_type_hints(getattr(aio, function))
     found: list[tuple[str, dict[str, Any]]] = []
@@ -547,8 +747,10 @@ def _with_lone_surrogates(function: str) -> list[tuple[str, dict[str, Any]]]:
             assert valid.get(arg) is not None, f"VALID_CALLS[{function!r}] needs a {arg}"
             for bad in (f"{valid[arg]}\ud800", f"\udfff{valid[arg]}"):
                 found.append((arg, {**valid, arg: bad}))
-        elif typing.get_origin(hint) is Sequence:  # append_messages: (role, content) pairs
+        elif typing.get_origin(hint) is Sequence:  # (role, content) pairs, or agent items
             (pair,) = typing.get_args(hint)
+            if pair is Any:  # add_agent_items' items
+                continue
             for i, field in enumerate(typing.get_args(pair)):
                 assert _is_text(field), hint
                 pairs = [list(p) for p in valid[arg]]
@@ -591,7 +793,114 @@ async def test_security_lone_surrogates_are_invalid_input(
         # The live connection serves the next call.
         assert (await store.get_user(user_id="ann")).id == "ann"
     assert snapshot(conn) == before
-    # All 31 text arguments: the user_id of 16 functions, create_user's id, email and
+    # All 37 text arguments: the user_id of 20 functions, create_user's id, email and
     # name, 4 titles, 2 descriptions, a cursor, a status, append_message's role and
-    # content, and both fields of append_messages' pairs.
-    assert len(set(checked)) == 31, sorted(set(checked))
+    # content, and both fields of append_messages' pairs and of add_agent_items'
+    # transcript.
+    assert len(set(checked)) == 37, sorted(set(checked))
+
+
+# Agent items: NUL and lone surrogates are JSON escapes, kept exactly.
+ESCAPED: list[Any] = [
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "a\x00b\ud800c\udfff",
+    "\udfff\ud800",  # a low then a high surrogate: two lone ones in JSON too
+    "é\ud800東京",
+    {"\x00": "\ud800", "\udfff key": ["\x00", {"\ud800": None}]},
+    ["\\u0000", "\\ud800", "\\"],  # backslashes, not escapes
+]
+
+
+async def test_security_nul_and_lone_surrogates_in_agent_items_are_kept_exactly(
+    store: Store, conn: psycopg.Connection
+) -> None:
+    await user(store, "ann")
+    conv = (await store.create_conversation(user_id="ann")).id
+    added = await store.add_agent_items(user_id="ann", conversation_id=conv, items=ESCAPED)
+    got = await store.get_agent_items(user_id="ann", conversation_id=conv)
+    assert [g.item for g in got] == ESCAPED
+    assert [json.dumps(g.item) for g in got] == [json.dumps(v) for v in ESCAPED]
+    assert got == added
+    # Stored as escapes in valid UTF-8 text: the database holds no NUL or surrogate.
+    texts = [t for (t,) in conn.execute("SELECT item::text FROM agent_items ORDER BY seq")]
+    assert texts[0] == '"\\u0000"'
+    assert texts[1] == '"\\ud800"'
+    popped = await store.pop_agent_item(user_id="ann", conversation_id=conv)
+    assert popped is not None
+    assert popped.item == ESCAPED[-1]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        pytest.param([float("nan")], id="nan"),
+        pytest.param([{"x": float("inf")}], id="inf"),
+        pytest.param([[-float("inf")]], id="-inf"),
+        pytest.param([b"bytes"], id="bytes"),
+        pytest.param([{1, 2}], id="set"),
+        pytest.param([complex(1, 2)], id="complex"),
+        pytest.param([object()], id="object"),
+        pytest.param([datetime(2030, 1, 1, tzinfo=UTC)], id="datetime"),
+        pytest.param([10**5000], id="5000-digit int"),
+        pytest.param([_nested(5000)], id="nested 5000 deep"),
+        pytest.param(["x" * 4_194_303], id="4 MiB + 2 bytes"),
+        pytest.param(["é" * 2_097_152], id="2 Mi characters, 4 MiB + 2 bytes"),
+        pytest.param(["x" * 4_000_000] * 17, id="17 items of 4 MB"),
+        pytest.param([0] * 1001, id="1001 items"),
+        pytest.param([], id="no item"),
+        pytest.param({"role": "user"}, id="a mapping"),
+        pytest.param("items", id="a str"),
+        pytest.param(None, id="None"),
+        pytest.param(["ok", float("nan")], id="one bad among good"),
+    ],
+)
+async def test_security_agent_items_json_cannot_hold_are_invalid_input_before_any_sql(
+    store: Store, closed: Store, conn: psycopg.Connection, items: Any
+) -> None:
+    await user(store, "ann")
+    conv = (await store.create_conversation(user_id="ann")).id
+    await store.add_agent_items(user_id="ann", conversation_id=conv, items=["kept"])
+    before = snapshot(conn)
+    for api in (closed, store):
+        with pytest.raises(InvalidInput):
+            await api.add_agent_items(
+                user_id="ann", conversation_id=conv, items=items, transcript=[("user", "x")]
+            )
+    assert snapshot(conn) == before
+    assert [i.item for i in await store.get_agent_items(user_id="ann", conversation_id=conv)] == [
+        "kept"
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({1: "an int key"}, id="int key"),
+        pytest.param({None: 1}, id="None key"),
+        pytest.param({True: 1}, id="bool key"),
+        pytest.param({1.5: 1}, id="float key"),
+        pytest.param({1: "a", "1": "b"}, id="int and str key, the same in JSON"),
+        pytest.param((1, "tuple"), id="tuple"),
+        pytest.param({"calls": [(1, 2)]}, id="nested tuple"),
+        pytest.param("\ud800\udfff", id="high then low surrogate"),
+    ],
+)
+async def test_security_agent_items_json_would_change_are_refused_or_come_back_equal(
+    store: Store, conn: psycopg.Connection, value: Any
+) -> None:
+    """json.dumps accepts these but spells them as another value: {"1": ...}, an array,
+    one astral character. Either InvalidInput with nothing written, or they come back
+    equal to what was given (from add_agent_items and from get_agent_items alike)."""
+    await user(store, "ann")
+    conv = (await store.create_conversation(user_id="ann")).id
+    before = snapshot(conn)
+    try:
+        added = await store.add_agent_items(user_id="ann", conversation_id=conv, items=[value])
+    except InvalidInput:
+        assert snapshot(conn) == before
+        return
+    (got,) = await store.get_agent_items(user_id="ann", conversation_id=conv)
+    assert added[0].item == value
+    assert got.item == value, f"stored {value!r}, read back {got.item!r}"

@@ -1,7 +1,8 @@
 """Tenant isolation, stateful: three users perform random sequences of every operation,
 including on each other's ids; a model in memory predicts every result, and after every
 step the whole database equals the model. So no operation of one user ever reads,
-changes or deletes another's data.
+changes or deletes another's data: users, conversations, messages, tasks and agent
+sessions (every item on record, and each session's list with its pops and clears).
 """
 
 from __future__ import annotations
@@ -50,6 +51,25 @@ users = st.sampled_from(USERS)
 OWNER = "<owner>"  # the record's own owner, resolved when the rule runs
 callers = st.sampled_from([*USERS, OWNER, OWNER, OWNER])
 statuses: st.SearchStrategy[TaskStatus] = st.sampled_from(["all", "pending", "completed"])
+# Agent items: JSON values, their text with NUL and a lone surrogate (kept exactly, as
+# JSON escapes), big integers and floats that must come back unchanged.
+_item_text = st.text(alphabet="ab \x00\ud800🙂'\"\\é", max_size=8)
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        _item_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_item_text, inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+agent_items = st.lists(json_values, min_size=1, max_size=4)
+transcripts = st.lists(st.tuples(roles, text), max_size=2)
+limits = st.one_of(st.none(), st.integers(0, 6))
 
 
 _SPACE_RUN = re.compile(f"[{re.escape(''.join(sorted(_blank.SPACES)))}]+")
@@ -73,6 +93,8 @@ class Conv:
     owner: str
     title: str | None
     messages: list[tuple[str, str]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)  # the agent session's list
+    record: list[Any] = field(default_factory=list)  # every agent item added, in seq order
 
 
 @dataclass
@@ -96,7 +118,7 @@ def isolation_machine(
 
         def __init__(self) -> None:
             super().__init__()
-            conn.execute("TRUNCATE users, tasks, conversations, messages")
+            conn.execute("TRUNCATE users, tasks, conversations, messages, agent_items")
             self.users: dict[str, str | None] = {}
             self.convs: dict[int, Conv] = {}
             self.task_model: dict[int, Task] = {}
@@ -274,7 +296,10 @@ def isolation_machine(
             assert [(m.role, m.content, m.user_id) for m in stored] == [
                 (r, c, uid) for r, c in batch
             ]
-            conv = self.convs[cid]
+            self._transcribe(self.convs[cid], batch)
+
+        def _transcribe(self, conv: Conv, batch: list[tuple[Role, str]]) -> None:
+            """Messages appended to ``conv``: the first user text titles an untitled one."""
             if conv.title is None:
                 first = next((c for r, c in batch if r == "user"), None)
                 conv.title = None if first is None else title_from(first)
@@ -316,6 +341,89 @@ def isolation_machine(
             if limit is not None:
                 expected = expected[-limit:]
             assert [(m.role, m.content) for m in got] == expected
+
+        # --- agent items ---------------------------------------------------------------
+
+        def _add_items(
+            self, uid: str, cid: int, items: list[Any], transcript: list[tuple[Role, str]]
+        ) -> None:
+            call: dict[str, Any] = {
+                "user_id": uid,
+                "conversation_id": cid,
+                "items": items,
+                "transcript": transcript,
+            }
+            if cid < 1 or any(_blank.is_blank(content) for _, content in transcript):
+                self._invalid(queries.add_agent_items, **call)
+                return
+            conv = self._owned(uid, cid)
+            if conv is None:
+                self._not_found(queries.add_agent_items, **call)
+                return
+            got = self.q(queries.add_agent_items, **call)
+            top, count = len(conv.items), len(conv.record)
+            assert [(i.item, i.user_id, i.conversation_id, i.slot, i.seq) for i in got] == [
+                (item, uid, cid, top + n, count + n) for n, item in enumerate(items, 1)
+            ]
+            conv.items.extend(items)
+            conv.record.extend(items)
+            self._transcribe(conv, transcript)
+
+        @rule(uid=callers, cid=conversations, items=agent_items, transcript=transcripts)
+        def add_agent_items(
+            self, uid: str, cid: int, items: list[Any], transcript: list[tuple[Role, str]]
+        ) -> None:
+            self._add_items(self._conv_caller(uid, cid), cid, items, transcript)
+
+        # An agent run is mostly its owner adding items: weight those calls.
+        @rule(cid=conversations, items=agent_items, transcript=transcripts)
+        def owner_adds_agent_items(
+            self, cid: int, items: list[Any], transcript: list[tuple[Role, str]]
+        ) -> None:
+            self._add_items(self._conv_caller(OWNER, cid), cid, items, transcript)
+
+        @rule(uid=callers, cid=conversations, limit=limits)
+        def get_agent_items(self, uid: str, cid: int, limit: int | None) -> None:
+            uid = self._conv_caller(uid, cid)
+            call: dict[str, Any] = {"user_id": uid, "conversation_id": cid, "limit": limit}
+            conv = self._owned(uid, cid)
+            if cid < 1 or conv is None:
+                self._not_found_or_invalid(cid, queries.get_agent_items, **call)
+                return
+            got = self.q(queries.get_agent_items, **call)
+            first = 0 if limit is None else max(len(conv.items) - limit, 0)
+            assert [(i.item, i.user_id, i.slot) for i in got] == [
+                (item, uid, slot) for slot, item in enumerate(conv.items[first:], first + 1)
+            ]
+
+        @rule(uid=callers, cid=conversations)
+        def pop_agent_item(self, uid: str, cid: int) -> None:
+            uid = self._conv_caller(uid, cid)
+            conv = self._owned(uid, cid)
+            if cid < 1 or conv is None:
+                self._not_found_or_invalid(
+                    cid, queries.pop_agent_item, user_id=uid, conversation_id=cid
+                )
+                return
+            got = self.q(queries.pop_agent_item, user_id=uid, conversation_id=cid)
+            if not conv.items:
+                assert got is None
+                return
+            assert got is not None
+            slot = len(conv.items)
+            assert (got.item, got.user_id, got.slot) == (conv.items.pop(), uid, slot)
+
+        @rule(uid=callers, cid=conversations)
+        def clear_agent_items(self, uid: str, cid: int) -> None:
+            uid = self._conv_caller(uid, cid)
+            conv = self._owned(uid, cid)
+            if cid < 1 or conv is None:
+                self._not_found_or_invalid(
+                    cid, queries.clear_agent_items, user_id=uid, conversation_id=cid
+                )
+                return
+            self.q(queries.clear_agent_items, user_id=uid, conversation_id=cid)
+            conv.items.clear()
 
         # --- tasks ---------------------------------------------------------------------
 
@@ -418,12 +526,31 @@ def isolation_machine(
             )
             assert db_users == self.users
             convs = {
-                cid: (owner, title)
-                for cid, owner, title in conn.execute(
-                    "SELECT id, user_id, title FROM conversations"
+                cid: (owner, title, count, top)
+                for cid, owner, title, count, top in conn.execute(
+                    "SELECT id, user_id, title, agent_item_count, agent_item_top FROM conversations"
                 ).fetchall()
             }
-            assert convs == {k: (c.owner, c.title) for k, c in self.convs.items()}
+            assert convs == {
+                k: (c.owner, c.title, len(c.record), len(c.items)) for k, c in self.convs.items()
+            }
+            # Every agent item on record, exactly, in seq order; and each session's list
+            # as the queries define it: the newest seq at each slot up to the top.
+            record: dict[int, list[Any]] = {k: [] for k in self.convs}
+            newest: dict[int, dict[int, Any]] = {k: {} for k in self.convs}
+            for cid, owner, slot, seq, item in conn.execute(
+                "SELECT conversation_id, user_id, slot, seq, item FROM agent_items"
+                " ORDER BY conversation_id, seq"
+            ).fetchall():
+                assert owner == self.convs[cid].owner
+                assert seq == len(record[cid]) + 1
+                record[cid].append(item)
+                newest[cid][slot] = item
+            assert record == {k: c.record for k, c in self.convs.items()}
+            assert {
+                k: [newest[k][slot] for slot in range(1, len(c.items) + 1)]
+                for k, c in self.convs.items()
+            } == {k: c.items for k, c in self.convs.items()}
             messages: dict[int, list[tuple[str, str]]] = {k: [] for k in self.convs}
             for cid, owner, role, content in conn.execute(
                 "SELECT conversation_id, user_id, role, content FROM messages ORDER BY id"
