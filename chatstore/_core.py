@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ MAX_DESCRIPTION: Final = 10_000  # tasks_description_check
 MAX_NAME: Final = 200  # users_name_check
 MAX_EMAIL: Final = 320  # users_email_check
 MAX_USER_ID: Final = 255  # users_id_check
+MAX_REQUEST_ID: Final = 255  # messages_request_id_check
 MAX_PAGE: Final = 100  # list_conversations(limit=...)
 MAX_MESSAGES: Final = 1_000  # get_messages(limit=...)
 MAX_BATCH: Final = 1_000  # append_messages(messages=...), add_agent_items(items=...)
@@ -83,6 +85,19 @@ def new_user_id(value: object) -> str:
     return uid
 
 
+def request_id(value: object) -> str | None:
+    """A retry-safe append's key: None, or 1-255 characters without blank characters
+    (the n-th message of a keyed append stores the key, a space and n)."""
+    if value is None:
+        return None
+    key = _text(value, "request_id")
+    if not 1 <= len(key) <= MAX_REQUEST_ID or _blank.has_blank(key):
+        raise InvalidInput(
+            f"request_id must be 1-{MAX_REQUEST_ID} characters without blank characters"
+        )
+    return key
+
+
 def email(value: object) -> str:
     text = _text(value, "email")
     if len(text) > MAX_EMAIL or not _EMAIL.fullmatch(text):
@@ -111,6 +126,13 @@ def title(value: object, what: str = "title") -> str:
 
 def optional_title(value: object) -> str | None:
     return None if value is None else title(value)
+
+
+def flag(value: object, what: str) -> bool:
+    """A yes/no argument: a bool, not merely something truthy (``"no"`` is truthy)."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be True or False, not {value!r}")
+    return value
 
 
 def record_id(value: object, what: str) -> int:
@@ -178,6 +200,38 @@ def message_batch(value: object) -> tuple[list[str], list[str]]:
     return roles, contents
 
 
+def stored_request(
+    rows: list[dict[str, Any]],
+    key: str,
+    sent: Sequence[tuple[object, ...]],
+    fields: tuple[str, ...],
+    noun: str,
+) -> list[dict[str, Any]]:
+    """The rows of a keyed write (``chatstore_append_messages``,
+    ``chatstore_add_agent_items``; migration 0013), by seq: those it inserted, or on a
+    retry those the key's first call stored, whose ``fields`` must equal ``sent``. The
+    functions return one row more than was sent when there is one, so a first call that
+    sent more is told apart too."""
+    rows.sort(key=lambda row: int(row["seq"]))
+    tags = [row.pop("request_id") for row in rows]
+    expected = [key, *(f"{key} {n}" for n in range(2, len(sent) + 2))]
+    stored = 0
+    while stored < len(tags) and tags[stored] == expected[stored]:
+        stored += 1
+    retry = "a retry sends the same as the first call, and new ones need a new request_id"
+    if stored != len(sent):
+        shown = f"more than {len(sent)}" if stored > len(sent) else str(stored)
+        raise InvalidInput(
+            f"request_id {key!r} was already used in this conversation for {shown}"
+            f" {noun}(s); this call sends {len(sent)}: {retry}"
+        )
+    if any(tuple(row[f] for f in fields) != one for row, one in zip(rows, sent, strict=False)):
+        raise InvalidInput(
+            f"request_id {key!r} was already used in this conversation for other {noun}s: {retry}"
+        )
+    return rows[: len(sent)]
+
+
 def transcript(value: object) -> tuple[list[str], list[str]]:
     """Like :func:`message_batch`, but may be empty."""
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and not value:
@@ -215,6 +269,19 @@ def _item_json(value: object) -> str:
             text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     if len(text) > MAX_ITEM_BYTES // 4 and len(text.encode("utf-8")) > MAX_ITEM_BYTES:
         raise InvalidInput(f"an agent item must be at most {MAX_ITEM_BYTES} bytes as JSON")
+    # json.dumps also writes what JSON cannot give back: a tuple (read back as a list), a
+    # key that is not a string ({1: "x"} as {"1": "x"}, and {1: "a", "1": "b"} as a
+    # duplicate key), a surrogate pair given as two code points (read back as one).
+    # Refused rather than stored as something else.
+    try:
+        same = json.loads(text) == value
+    except RecursionError:
+        same = False
+    if not same:
+        raise InvalidInput(
+            "an agent item must be a JSON value that reads back equal (no tuples, no keys"
+            " other than strings, no surrogate pairs as two code points)"
+        )
     return text
 
 
@@ -288,6 +355,97 @@ def decode_cursor(value: object) -> tuple[datetime, int]:
     return updated_at, conversation_id
 
 
+# --- search_messages: its query, its cursor, its snippets --------------------------------
+
+MAX_QUERY: Final = 500  # search_messages(query=...), in characters
+# search_messages parses again (to check phrases and exclusions, and to rank) only the
+# newest messages holding a query's words: at most SEARCH_CAP of them and SEARCH_BUDGET
+# bytes of text, since parsing is its cost (docs/schema.md, "Search").
+SEARCH_CAP: Final = 1_000
+SEARCH_BUDGET: Final = 256 * 1024  # more than the longest message (32,000 x 4 bytes)
+
+
+def search_query(value: object) -> str:
+    """A web-search query: not blank, at most 500 characters."""
+    text = _text(value, "query")
+    if _blank.is_blank(text):
+        raise InvalidInput("query must not be blank")
+    if len(text) > MAX_QUERY:
+        raise InvalidInput(f"query must be at most {MAX_QUERY} characters")
+    return text
+
+
+# Version byte, the rank as the database's float4, the conversation id, the seq and the
+# walk's newest created_at (microseconds since the epoch), big-endian: 29 bytes, 39
+# characters of unpadded urlsafe base64; list_conversations' cursor (23) is refused here.
+_SEARCH_CURSOR = struct.Struct(">Bfqqq")
+_SEARCH_CURSOR_VERSION: Final = 1
+_SEARCH_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{39}")
+
+
+def encode_search_cursor(rank: float, conversation_id: int, seq: int, newest: datetime) -> str:
+    micros = (newest - _EPOCH) // _MICROSECOND
+    raw = _SEARCH_CURSOR.pack(_SEARCH_CURSOR_VERSION, rank, conversation_id, seq, micros)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_search_cursor(value: object) -> tuple[float, int, int, datetime]:
+    """``(rank, conversation_id, seq, newest)`` of a cursor made by
+    :func:`encode_search_cursor`, else InvalidInput."""
+    if not isinstance(value, str) or not _SEARCH_CURSOR_TEXT.fullmatch(value):
+        raise InvalidInput("malformed cursor")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+        version, rank, conversation_id, seq, micros = _SEARCH_CURSOR.unpack(raw)
+        newest = _EPOCH + micros * _MICROSECOND
+    except (binascii.Error, struct.error, OverflowError) as exc:
+        raise InvalidInput("malformed cursor") from exc
+    sound = math.isfinite(rank) and rank >= 0 and conversation_id >= 1 and seq >= 1
+    canonical = encode_search_cursor(rank, conversation_id, seq, newest) if sound else None
+    if version != _SEARCH_CURSOR_VERSION or canonical != value:
+        raise InvalidInput("malformed cursor")
+    return rank, conversation_id, seq, newest
+
+
+# ts_headline marks the words found with these; chatstore_search_text keeps them out of
+# the text itself (migration 0014), so every one in a snippet is a mark.
+_MARKS = re.compile("([\x02\x03])")
+
+
+def search_hits(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """search_messages' rows as SearchHit fields: the snippet without its marks, and
+    the offsets of the marked words in it."""
+    hits = []
+    for row in rows:
+        text: list[str] = []
+        highlights: list[tuple[int, int]] = []
+        length = 0
+        start = None
+        for part in _MARKS.split(row["snippet"]):
+            if part == "\x02":
+                start = length
+            elif part == "\x03":
+                if start is not None and start < length:
+                    highlights.append((start, length))
+                start = None
+            else:
+                text.append(part)
+                length += len(part)
+        hits.append(
+            {
+                "conversation_id": row["conversation_id"],
+                "conversation_title": row["conversation_title"],
+                "seq": row["seq"],
+                "role": row["role"],
+                "created_at": row["created_at"],
+                "rank": row["rank"],
+                "snippet": "".join(text),
+                "highlights": tuple(highlights),
+            }
+        )
+    return hits
+
+
 # --- records -----------------------------------------------------------------------------
 
 R = TypeVar("R", bound=pydantic.BaseModel)
@@ -342,6 +500,10 @@ _INVALID: Final = {
     "messages_role_check": "role must be one of user, assistant",
     "messages_content_check": f"content must not be blank, at most {MAX_CONTENT} characters",
     "messages_append_only": "messages are append-only",
+    "messages_request_id_check": (
+        f"request_id must be 1-{MAX_REQUEST_ID} characters without blank characters"
+    ),
+    "messages_request_id_key": "request_id was already used in this conversation",
     "agent_items_append_only": "agent items are append-only",
     "agent_items_item_check": f"an agent item must be at most {MAX_ITEM_BYTES} bytes as JSON",
     "conversations_title_check": f"title must be 1-{MAX_TITLE} characters, trimmed",
