@@ -83,7 +83,13 @@ def test_cli_distribute_on_citus_refuses_pending_migrations_then_runs_once(
                 "SELECT logicalrelid::regclass::text, count(*) FROM pg_dist_shard"
                 " GROUP BY 1 ORDER BY 1"
             ).fetchall()
-        assert shards == [("conversations", 4), ("messages", 4), ("tasks", 4), ("users", 1)]
+        assert shards == [
+            ("agent_items", 4),
+            ("conversations", 4),
+            ("messages", 4),
+            ("tasks", 4),
+            ("users", 1),
+        ]
 
 
 # --- errors and usage: one line, never a traceback ----------------------------------------
