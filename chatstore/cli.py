@@ -1,5 +1,5 @@
 """The ``chatstore`` command: ``migrate``, ``rollback``, ``status``, ``check``,
-``distribute`` and ``export``."""
+``distribute``, ``export`` and ``purge``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 import psycopg
 
-from chatstore import citus, export, migrations
+from chatstore import citus, export, migrations, retention
 from chatstore.devserver import DSN_ENV
 from chatstore.errors import ChatstoreError
 
@@ -25,6 +26,20 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return retention.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _batch_size(text: str) -> int:
+    value = _positive(text)
+    if value > retention.MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at most {retention.MAX_BATCH_SIZE}")
     return value
 
 
@@ -89,6 +104,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write everything of one user to stdout as JSON lines (one snapshot)",
     )
     dump.add_argument("--user", required=True, metavar="ID", help="the user's id")
+    purge = commands.add_parser(
+        "purge",
+        parents=[dsn_after],
+        help="delete every user's conversations idle for --older-than, in small batches",
+    )
+    purge.add_argument(
+        "--older-than",
+        required=True,
+        type=_duration,
+        metavar="AGE",
+        help="90d, 12h, 30m, 45s or 2w (m is minutes); idle: no message since then",
+    )
+    purge.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=retention.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"conversations per transaction (default {retention.DEFAULT_BATCH_SIZE})",
+    )
+    purge.add_argument(
+        "--archived-only", action="store_true", help="only conversations that are archived"
+    )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="delete nothing; count what would be deleted"
+    )
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error(f"no database: pass --dsn or set ${DSN_ENV}")
@@ -124,9 +164,28 @@ def _run(args: argparse.Namespace) -> None:
         print("\n".join(done) or "already distributed")
     elif args.command == "export":
         _export(args.dsn, args.user)
+    elif args.command == "purge":
+        print(_purged(args))
     else:
         for s in migrations.status(args.dsn):
             print(f"{'applied' if s.applied else 'pending'}  {s.id}")
+
+
+def _purged(args: argparse.Namespace) -> str:
+    report = retention.purge_conversations(
+        args.dsn,
+        older_than=args.older_than,
+        batch_size=args.batch_size,
+        archived_only=args.archived_only,
+        dry_run=args.dry_run,
+    )
+    which = "archived conversations" if args.archived_only else "conversations"
+    batches = f"{report.batches} batch{'' if report.batches == 1 else 'es'}"
+    return (
+        f"{'would purge' if report.dry_run else 'purged'} {report.conversations} {which}"
+        f" ({report.messages} messages, {report.agent_items} agent items)"
+        f" idle since {report.cutoff.isoformat(' ', 'seconds')}: {batches}, {report.seconds:.2f} s"
+    )
 
 
 def _export(dsn: str, user_id: str) -> None:

@@ -38,6 +38,9 @@ class Task(_Record):
 
 
 class Conversation(_Record):
+    """A chat thread of one user. ``archived_at``: when it was archived (left out of
+    :func:`~chatstore.aio.list_conversations` unless ``archived=True``), else ``None``."""
+
     id: int
     user_id: str
     title: str | None
@@ -45,6 +48,7 @@ class Conversation(_Record):
     last_message_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None
 
 
 class Message(_Record):
@@ -80,12 +84,49 @@ class ConversationPage(_Record):
     next_cursor: str | None
 
 
+class SearchHit(_Record):
+    """One message found by :func:`~chatstore.aio.search_messages`.
+
+    ``rank`` is its relevance (``ts_rank_cd``, higher is better). ``snippet`` is plain
+    text: the passages of the message around the words found (the whole message when
+    it is short), fragments joined by `` … ``, and ``highlights`` the ``(start, end)``
+    offsets of those words in it (``snippet[start:end]``), so a caller renders them as it
+    likes, escaping the text itself. Read the message whole with ``get_messages``
+    (``conversation_id``, ``before=seq + 1``, ``limit=1``).
+    """
+
+    conversation_id: int
+    conversation_title: str | None
+    seq: int
+    role: Role
+    created_at: datetime
+    rank: float
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+class SearchPage(_Record):
+    """One page of :func:`~chatstore.aio.search_messages`: best match first.
+
+    ``next_cursor`` is ``None`` on the last page; otherwise pass it back as ``cursor``.
+    ``capped`` is ``True`` when some messages holding the query's words were not looked
+    at: only the newest are ranked (at most 1,000 of them and 256 kB of their text); a
+    narrower query reaches the older ones.
+    """
+
+    items: tuple[SearchHit, ...]
+    next_cursor: str | None
+    capped: bool
+
+
 __all__ = [
     "AgentItem",
     "Conversation",
     "ConversationPage",
     "Message",
     "Role",
+    "SearchHit",
+    "SearchPage",
     "Task",
     "TaskStatus",
     "User",

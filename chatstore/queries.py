@@ -44,6 +44,8 @@ from chatstore.models import (
     ConversationPage,
     Message,
     Role,
+    SearchHit,
+    SearchPage,
     Task,
     TaskStatus,
     User,
@@ -54,6 +56,7 @@ __all__ = [
     "add_task",
     "append_message",
     "append_messages",
+    "archive_conversation",
     "clear_agent_items",
     "complete_task",
     "create_conversation",
@@ -70,6 +73,8 @@ __all__ = [
     "list_tasks",
     "pop_agent_item",
     "rename_conversation",
+    "search_messages",
+    "unarchive_conversation",
     "update_task",
 ]
 
@@ -161,14 +166,23 @@ def get_conversation(conn: Connection[Any], *, user_id: str, conversation_id: in
 
 
 def list_conversations(
-    conn: Connection[Any], *, user_id: str, limit: int = 20, cursor: str | None = None
+    conn: Connection[Any],
+    *,
+    user_id: str,
+    limit: int = 20,
+    cursor: str | None = None,
+    archived: bool = False,
 ) -> ConversationPage:
-    """The user's conversations, most recently updated first, ``limit`` (1-100) a page.
+    """The user's conversations, most recently updated first, ``limit`` (1-100) a page:
+    those not archived, or with ``archived=True`` only the archived ones (two views, each
+    on its own index; archiving does not move ``updated_at``, so a conversation keeps
+    its place in either).
 
-    Pass a page's ``next_cursor`` back as ``cursor`` for the next page (keyset
-    pagination on ``(updated_at, id)``, never OFFSET). A walk returns no conversation
-    twice and keeps the order; one that gets a new message during the walk moves to
-    the front, so the walk skips it if it had not reached it yet.
+    Pass a page's ``next_cursor`` back as ``cursor`` for the next page of the same view
+    (keyset pagination on ``(updated_at, id)``, never OFFSET). A walk returns no
+    conversation twice and keeps the order; one that gets a new message during the walk
+    moves to the front, so the walk skips it if it had not reached it yet, and one
+    archived or unarchived during the walk leaves the view or joins it where it sorts.
     """
     page = _core.limit(limit, _core.MAX_PAGE)
     before = None if cursor is None else _core.decode_cursor(cursor)
@@ -178,7 +192,10 @@ def list_conversations(
         "before_id": None if before is None else _core.bigint(before[1]),
         "limit": _core.bigint(page + 1),
     }
-    rows = _run(conn, "list_conversations", params)
+    if _core.flag(archived, "archived"):
+        rows = _run(conn, "list_archived_conversations", params)
+    else:
+        rows = _run(conn, "list_conversations", params)
     if not rows:
         raise NotFound(_NO_USER)
     items = _core.build(Conversation, _core.present(rows))
@@ -215,25 +232,76 @@ def delete_conversation(conn: Connection[Any], *, user_id: str, conversation_id:
         raise NotFound(_NO_CONVERSATION)
 
 
+def archive_conversation(
+    conn: Connection[Any], *, user_id: str, conversation_id: int
+) -> Conversation:
+    """Archive a conversation: :func:`list_conversations` leaves it out (it shows it with
+    ``archived=True``). Everything else stays as it was: its messages, agent items and
+    ``updated_at``; it can still be read and appended to. Archiving an archived
+    conversation changes nothing (``archived_at`` keeps the first time)."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+    }
+    rows = _run(conn, "archive_conversation", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(Conversation, rows)[0]
+
+
+def unarchive_conversation(
+    conn: Connection[Any], *, user_id: str, conversation_id: int
+) -> Conversation:
+    """Put an archived conversation back in :func:`list_conversations`, at its place by
+    ``updated_at``; a conversation that is not archived is returned unchanged."""
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "conversation_id": _core.record_id(conversation_id, "conversation_id"),
+    }
+    rows = _run(conn, "unarchive_conversation", params)
+    if not rows:
+        raise NotFound(_NO_CONVERSATION)
+    return _core.build(Conversation, rows)[0]
+
+
 # --- messages ----------------------------------------------------------------------------
 
 
 def append_message(
-    conn: Connection[Any], *, user_id: str, conversation_id: int, role: Role, content: str
+    conn: Connection[Any],
+    *,
+    user_id: str,
+    conversation_id: int,
+    role: Role,
+    content: str,
+    request_id: str | None = None,
 ) -> Message:
     """Append a message, numbered ``seq`` = the conversation's previous
     ``message_count`` + 1. In the same statement the conversation's ``updated_at``,
     ``message_count`` and ``last_message_at`` move, and an untitled conversation takes its
     title from its first user message. No such conversation for this user: NotFound
-    (raised by the database, so a caller's open transaction must be rolled back)."""
+    (raised by the database, so a caller's open transaction must be rolled back).
+
+    ``request_id`` (1-255 characters, no blank character) makes the append retry-safe:
+    a call with a key already used in this conversation writes nothing and returns the
+    message that the first call stored; InvalidInput if that was another message."""
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
         "conversation_id": _core.record_id(conversation_id, "conversation_id"),
         "role": _core.role(role),
         "content": _core.content(content),
     }
-    rows = _run(conn, "append_message", params)
-    return _core.build(Message, rows)[0]
+    if request_id is None:
+        rows = _run(conn, "append_message", params)
+        return _core.build(Message, rows)[0]
+    stored = append_messages(
+        conn,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        messages=[(role, content)],
+        request_id=request_id,
+    )
+    return stored[0]
 
 
 def append_messages(
@@ -242,9 +310,14 @@ def append_messages(
     user_id: str,
     conversation_id: int,
     messages: Sequence[tuple[Role, str]],
+    request_id: str | None = None,
 ) -> list[Message]:
     """Append 1-1,000 ``(role, content)`` pairs in one statement (all or none); they
-    are numbered (``seq``) in the order given and come back in that order."""
+    are numbered (``seq``) in the order given and come back in that order.
+
+    ``request_id`` as for :func:`append_message`: a retry with a key already used in
+    this conversation writes nothing and returns what the first call stored;
+    InvalidInput unless it sent the same pairs, as many."""
     roles, contents = _core.message_batch(messages)
     params: dict[str, object] = {
         "user_id": _core.user_id(user_id),
@@ -252,9 +325,17 @@ def append_messages(
         "roles": roles,
         "contents": contents,
     }
-    rows = _run(conn, "append_messages", params)
-    rows.sort(key=lambda row: int(row["seq"]))
-    return _core.build(Message, rows)
+    key = _core.request_id(request_id)
+    if key is None:
+        rows = _run(conn, "append_messages", params)
+        rows.sort(key=lambda row: int(row["seq"]))
+        return _core.build(Message, rows)
+    params["request_id"] = key
+    rows = _run(conn, "append_keyed_messages", params)
+    sent = list(zip(roles, contents, strict=True))
+    return _core.build(
+        Message, _core.stored_request(rows, key, sent, ("role", "content"), "message")
+    )
 
 
 def get_messages(
@@ -395,21 +476,37 @@ def add_agent_items(
     conversation_id: int,
     items: Sequence[Any],
     transcript: Sequence[tuple[Role, str]] = (),
+    request_id: str | None = None,
 ) -> list[AgentItem]:
     """Add 1-1,000 items (JSON values, each at most 4 MiB as JSON) to the top of the
     conversation's agent session, in one statement: all or none. ``transcript`` holds
     the ``(role, content)`` pairs of those items that a person reads (user input, the
     assistant's answers), appended to the conversation's messages in the same statement,
-    as :func:`append_messages` would. The records come back in the order given."""
+    as :func:`append_messages` would. The records come back in the order given.
+
+    ``request_id`` as for :func:`append_message`: a retry with a key already used in
+    this conversation writes nothing (items nor transcript) and returns the items the
+    first call stored; InvalidInput unless it sent the same items (as JSON), as many."""
     params = _agent_item_params(user_id, conversation_id)
     texts = _core.agent_items(items)
     roles, contents = _core.transcript(transcript)
-    params |= {"count": len(texts), "items": texts, "roles": roles, "contents": contents}
-    rows = _run(conn, "add_agent_items", params)
+    key = _core.request_id(request_id)
+    params |= {"items": texts, "roles": roles, "contents": contents}
+    if key is None:
+        params["count"] = len(texts)
+        rows = _run(conn, "add_agent_items", params)
+    else:
+        params["request_id"] = key
+        rows = _run(conn, "add_keyed_agent_items", params)
     if not rows:
         raise NotFound(_NO_CONVERSATION)
-    rows.sort(key=lambda row: int(row["seq"]))
+    if key is None:
+        rows.sort(key=lambda row: int(row["seq"]))
+    else:
+        # Each row says whether it holds the item sent at its place (its JSON text).
+        rows = _core.stored_request(rows, key, [(True,)] * len(texts), ("same",), "item")
     for row, item in zip(rows, items, strict=True):
+        row.pop("same", None)
         row["item"] = item
     return _core.build(AgentItem, rows)
 
@@ -444,3 +541,54 @@ def clear_agent_items(conn: Connection[Any], *, user_id: str, conversation_id: i
     """Empty the conversation's agent session; its items stay on record, its messages stay."""
     if not _run(conn, "clear_agent_items", _agent_item_params(user_id, conversation_id)):
         raise NotFound(_NO_CONVERSATION)
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def search_messages(
+    conn: Connection[Any],
+    *,
+    user_id: str,
+    query: str,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> SearchPage:
+    """The user's messages that match ``query``, best first, ``limit`` (1-100) a page,
+    each with its conversation, its number (``seq``) and a snippet with the words found.
+
+    ``query`` (1-500 characters) is web-search syntax: words (all of them must occur),
+    ``"a quoted phrase"``, ``OR``, ``-word`` to leave out; matching ignores case, and
+    words match whole (``run`` does not find ``running``). A query with no word to look
+    for (only punctuation, only ``-excluded`` words) finds nothing. Only the newest
+    messages holding the words are ranked, at most 1,000 and 256 kB of text (``capped``
+    says when there were more). Pass a page's ``next_cursor`` back as ``cursor`` for the
+    next page (keyset pagination on rank, conversation and seq, never OFFSET): a walk
+    returns each match once, in one order, and leaves out messages created after its
+    first page.
+    """
+    page = _core.limit(limit, _core.MAX_PAGE)
+    before = None if cursor is None else _core.decode_search_cursor(cursor)
+    params: dict[str, object] = {
+        "user_id": _core.user_id(user_id),
+        "query": _core.search_query(query),
+        "cap": _core.bigint(_core.SEARCH_CAP),
+        "budget": _core.bigint(_core.SEARCH_BUDGET),
+        "newest": None if before is None else before[3],
+        "before_rank": None if before is None else before[0],
+        "before_conversation_id": None if before is None else _core.bigint(before[1]),
+        "before_seq": None if before is None else _core.bigint(before[2]),
+        "limit": _core.bigint(page + 1),
+    }
+    rows = _run(conn, "search_messages", params)
+    if not rows:
+        raise NotFound(_NO_USER)
+    capped = rows[0]["capped"] is True
+    found = [row for row in rows if row["hit"]]
+    items = _core.build(SearchHit, _core.search_hits(found[:page]))
+    if len(found) <= page:
+        return SearchPage(items=tuple(items), next_cursor=None, capped=capped)
+    last = items[page - 1]
+    newest = rows[0]["newest"] if before is None else before[3]
+    next_cursor = _core.encode_search_cursor(last.rank, last.conversation_id, last.seq, newest)
+    return SearchPage(items=tuple(items), next_cursor=next_cursor, capped=capped)

@@ -29,8 +29,28 @@ def _cursor(version: int, micros: int, conversation_id: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _search_cursor(version: int, rank: float, conversation_id: int, seq: int, micros: int) -> str:
+    raw = struct.pack(">Bfqqq", version, rank, conversation_id, seq, micros)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 LONG = "x" * 32_001
 BAD_IDS: list[object] = [0, -1, 2**63, True, "1", 1.0, None]
+# request_id: 1-255 characters without blank characters (None: no key).
+BAD_REQUEST_IDS: list[object] = [
+    "",
+    " ",
+    "has space",
+    "tab\t",
+    "zero\u200bwidth",
+    "nbsp\u00a0",
+    "x" * 256,
+    "nul\x00",
+    "lone\ud800",
+    7,
+    b"bytes",
+    ["k"],
+]
 
 CASES: dict[str, list[dict[str, Any]]] = {
     "create_user": [
@@ -65,6 +85,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
         *({"user_id": "ann", "conversation_id": bad, "title": "ok"} for bad in BAD_IDS),
     ],
     "delete_conversation": [{"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS],
+    "archive_conversation": [
+        {"user_id": "ann\x00", "conversation_id": CONV},
+        {"user_id": "ann\ud800", "conversation_id": CONV},
+        *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
+    ],
+    "unarchive_conversation": [
+        {"user_id": "ann\x00", "conversation_id": CONV},
+        *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
+    ],
     "list_conversations": [
         *({"user_id": "ann", "limit": bad} for bad in (0, -1, 101, True, "5", 2.0, None)),
         *(
@@ -83,6 +112,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
                 b"bytes",
             )
         ),
+        # A bool, not anything truthy: "no" and 1 are refused.
+        *({"user_id": "ann", "archived": bad} for bad in ("yes", "no", "False", 1, 0, None)),
     ],
     "append_message": [
         *(
@@ -96,6 +127,16 @@ CASES: dict[str, list[dict[str, Any]]] = {
         *(
             {"user_id": "ann", "conversation_id": bad, "role": "user", "content": "hi"}
             for bad in BAD_IDS
+        ),
+        *(
+            {
+                "user_id": "ann",
+                "conversation_id": CONV,
+                "role": "user",
+                "content": "hi",
+                "request_id": bad,
+            }
+            for bad in BAD_REQUEST_IDS
         ),
     ],
     "append_messages": [
@@ -116,6 +157,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
             )
         ),
         {"user_id": "ann", "conversation_id": 0, "messages": [("user", "ok")]},
+        *(
+            {
+                "user_id": "ann",
+                "conversation_id": CONV,
+                "messages": [("user", "ok")],
+                "request_id": bad,
+            }
+            for bad in BAD_REQUEST_IDS
+        ),
     ],
     "get_messages": [
         *({"user_id": "ann", "conversation_id": CONV, "limit": bad} for bad in (0, 1001, True)),
@@ -154,6 +204,10 @@ CASES: dict[str, list[dict[str, Any]]] = {
             )
         ),
         *({"user_id": "ann", "conversation_id": bad, "items": [1]} for bad in BAD_IDS),
+        *(
+            {"user_id": "ann", "conversation_id": CONV, "items": [1], "request_id": bad}
+            for bad in BAD_REQUEST_IDS
+        ),
     ],
     "get_agent_items": [
         *(
@@ -163,6 +217,32 @@ CASES: dict[str, list[dict[str, Any]]] = {
         *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),
     ],
     "pop_agent_item": [{"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS],
+    "search_messages": [
+        {"user_id": "ann", "query": ""},
+        {"user_id": "ann", "query": " \t\u3000\u200b"},
+        {"user_id": "ann", "query": "q" * 501},
+        {"user_id": "ann", "query": "nul\x00"},
+        {"user_id": "ann", "query": None},
+        {"user_id": "ann", "query": 7},
+        {"user_id": "ann\x00", "query": "ok"},
+        *({"user_id": "ann", "query": "ok", "limit": bad} for bad in (0, -1, 101, True, "5", None)),
+        *(
+            {"user_id": "ann", "query": "ok", "cursor": bad}
+            for bad in (
+                "",
+                "garbage",
+                _cursor(1, 0, 1),  # list_conversations' cursor
+                _search_cursor(1, 0.5, 1, 1, 0) + "A",  # too long
+                _search_cursor(2, 0.5, 1, 1, 0),  # unknown version
+                _search_cursor(1, float("nan"), 1, 1, 0),
+                _search_cursor(1, -0.5, 1, 1, 0),
+                _search_cursor(1, 0.5, 0, 1, 0),  # conversation id out of range
+                _search_cursor(1, 0.5, 1, 0, 0),  # seq out of range
+                _search_cursor(1, 0.5, 1, 1, 2**62),  # no such time
+                12345,
+            )
+        ),
+    ],
     "clear_agent_items": [
         {"user_id": "ann\x00", "conversation_id": CONV},
         *({"user_id": "ann", "conversation_id": bad} for bad in BAD_IDS),

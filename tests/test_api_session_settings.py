@@ -99,6 +99,15 @@ async def every_function(api: Store, default: psycopg.Connection) -> None:
     assert [message, *batch] == history
     for got, expected in zip([message, *batch], history, strict=True):
         same(got, expected)
+    # A keyed append and its retry (migration 0013): the retry compares the stored text.
+    keyed = await api.append_messages(
+        user_id="ann", conversation_id=first.id, messages=[("user", CONTENT)], request_id="ключ🙂"
+    )
+    again = await api.append_message(
+        user_id="ann", conversation_id=first.id, role="user", content=CONTENT, request_id="ключ🙂"
+    )
+    assert [again] == keyed
+    same(again, queries.get_messages(default, user_id="ann", conversation_id=first.id)[-1])
     for kwargs in ({}, {"limit": 2}, {"before": 3}, {"after": 1, "limit": 1}):
         got_messages = await api.get_messages(user_id="ann", conversation_id=first.id, **kwargs)
         assert got_messages == queries.get_messages(
@@ -120,10 +129,31 @@ async def every_function(api: Store, default: psycopg.Connection) -> None:
         default, user_id="ann", limit=1, cursor=page.next_cursor
     )
     assert [c.id for c in (*page.items, *rest.items)] == [first.id, second.id]
+    # Search: the same hits (rank, snippet and offsets included), a page at a time, and
+    # the cursor made under the setting works there and on a default connection alike.
+    hits = await api.search_messages(user_id="ann", query="café OR réponse", limit=1)
+    assert hits == queries.search_messages(default, user_id="ann", query="café OR réponse", limit=1)
+    assert hits.next_cursor is not None
+    same(hits.items[0], hits.items[0].model_validate(dict(hits.items[0])))
+    more = await api.search_messages(
+        user_id="ann", query="café OR réponse", limit=1, cursor=hits.next_cursor
+    )
+    assert more == queries.search_messages(
+        default, user_id="ann", query="café OR réponse", limit=1, cursor=hits.next_cursor
+    )
+    assert {h.snippet for h in (*hits.items, *more.items)} <= {CONTENT, "Réponse 🙂"}
     renamed = await api.rename_conversation(
         user_id="ann", conversation_id=second.id, title="Ümlaut 🙂"
     )
     same(renamed, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
+    archived = await api.archive_conversation(user_id="ann", conversation_id=second.id)
+    same(archived, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
+    shelf = await api.list_conversations(user_id="ann", archived=True)
+    assert shelf == queries.list_conversations(default, user_id="ann", archived=True)
+    assert [c.id for c in shelf.items] == [second.id]
+    same(shelf.items[0], archived)
+    restored = await api.unarchive_conversation(user_id="ann", conversation_id=second.id)
+    same(restored, queries.get_conversation(default, user_id="ann", conversation_id=second.id))
     # Agent items: JSON kept as text, so no setting may touch a number's spelling (floats
     # under extra_float_digits), a backslash (standard_conforming_strings) or a character.
     items: list[Any] = [
@@ -161,6 +191,20 @@ async def every_function(api: Store, default: psycopg.Connection) -> None:
     await api.clear_agent_items(user_id="ann", conversation_id=second.id)
     assert queries.get_agent_items(default, user_id="ann", conversation_id=second.id) == []
     assert await api.pop_agent_item(user_id="ann", conversation_id=second.id) is None
+    # A keyed add and its retry: the retry compares the stored JSON text.
+    keyed_items = await api.add_agent_items(
+        user_id="ann", conversation_id=second.id, items=items, request_id="ключ🙂"
+    )
+    again_items = await api.add_agent_items(
+        user_id="ann", conversation_id=second.id, items=items, request_id="ключ🙂"
+    )
+    assert again_items == keyed_items
+    for got_item, expected_item in zip(
+        again_items,
+        queries.get_agent_items(default, user_id="ann", conversation_id=second.id),
+        strict=True,
+    ):
+        same(got_item, expected_item)
     task = await api.add_task(user_id="ann", title="Kaffee ☕", description=CONTENT)
     same(task, queries.get_task(default, user_id="ann", task_id=task.id))
     updated = await api.update_task(user_id="ann", task_id=task.id, title="Tee 🍵")
@@ -198,6 +242,8 @@ def calls_of_every_function(
         ("get_conversation", {"user_id": uid, "conversation_id": cid}),
         ("list_conversations", {"user_id": uid}),
         ("rename_conversation", {"user_id": uid, "conversation_id": cid, "title": "renamed"}),
+        ("archive_conversation", {"user_id": uid, "conversation_id": cid}),
+        ("unarchive_conversation", {"user_id": uid, "conversation_id": cid}),
         ("delete_conversation", {"user_id": uid, "conversation_id": cid}),
         (
             "append_message",
@@ -205,7 +251,12 @@ def calls_of_every_function(
         ),
         (
             "append_messages",
-            {"user_id": uid, "conversation_id": cid, "messages": [("user", "hi")]},
+            {
+                "user_id": uid,
+                "conversation_id": cid,
+                "messages": [("user", "hi")],
+                "request_id": "k",
+            },
         ),
         ("get_messages", {"user_id": uid, "conversation_id": cid}),
         ("add_task", {"user_id": uid, "title": "t"}),
@@ -221,11 +272,13 @@ def calls_of_every_function(
                 "conversation_id": cid,
                 "items": [{"content": CONTENT}],
                 "transcript": [("user", CONTENT)],
+                "request_id": "k",
             },
         ),
         ("get_agent_items", {"user_id": uid, "conversation_id": cid}),
         ("pop_agent_item", {"user_id": uid, "conversation_id": cid}),
         ("clear_agent_items", {"user_id": uid, "conversation_id": cid}),
+        ("search_messages", {"user_id": uid, "query": "hi"}),
     ]
 
 

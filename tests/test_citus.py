@@ -38,7 +38,10 @@ from tests import (
     test_api_quickstart,
     test_api_records,
     test_api_users_tasks,
+    test_archive_retention,
     test_export,
+    test_request_ids,
+    test_search,
 )
 from tests._helpers import Store
 from tests.citus_support import Cluster, citus_database, maintenance_dsn, one_shard_only
@@ -58,7 +61,10 @@ API_SUITE = (
     test_api_records,
     test_api_errors_transactions,
     test_api_agent_items,
+    test_request_ids,
+    test_archive_retention,
     test_export,
+    test_search,
 )
 _collected = {
     name: obj

@@ -39,6 +39,14 @@ SAMPLES: dict[str, object] = {
     "completed": [False, True],
     "count": 2,
     "items": ['{"role":"user","content":"hello"}', '{"type":"function_call"}'],
+    "query": "hello",
+    "cap": 1_000,
+    "budget": 262_144,
+    "newest": None,
+    "before_rank": None,
+    "before_conversation_id": None,
+    "before_seq": None,
+    "request_id": "req-1",
 }
 _PARAM = re.compile(r"%\((\w+)\)s")
 
@@ -98,6 +106,7 @@ def test_queries_are_one_file_per_area() -> None:
         "tasks.sql",
         "agent_items.sql",
         "export.sql",
+        "search.sql",
     }
 
 

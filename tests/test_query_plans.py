@@ -8,14 +8,16 @@ docs/schema.md shows the same plans (python -m tools.explain_plans prints them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
+from psycopg import sql
 from pytest_postgresql.executors.noop import NoopExecutor
 
-from chatstore import devserver
+from chatstore import devserver, retention
 from chatstore._sql import QUERIES
 from tests.test_queries_sql import SAMPLES
 
@@ -45,6 +47,8 @@ INSERT INTO agent_items (user_id, conversation_id, slot, seq, item)
 SELECT c.user_id, c.id, i, i, '{"type":"function_call","arguments":"{}"}'
 FROM conversations AS c, generate_series(1, 10) AS i;
 UPDATE conversations SET agent_item_count = 10, agent_item_top = 10;
+-- One conversation in ten archived (0015), on the archive's own index.
+UPDATE conversations SET archived_at = updated_at WHERE id % 10 = 0;
 
 ANALYZE users, conversations, messages, tasks, agent_items;
 """
@@ -122,10 +126,84 @@ def test_a_users_conversations_by_recency_use_the_recency_index_without_sorting(
     (scan,) = scans_of(nodes, "conversations")
     assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
         "Index Scan",
-        "conversations_user_id_updated_at_idx",
+        "conversations_user_id_updated_at_active_idx",
         "Backward",
     )
     assert "Seq Scan" not in node_types(nodes)
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("list_conversations", "conversations_user_id_updated_at_active_idx"),
+        ("list_archived_conversations", "conversations_user_id_updated_at_archived_idx"),
+    ],
+)
+def test_each_listing_stays_on_its_partial_index_in_a_generic_plan_too(
+    loaded: psycopg.Connection, name: str, index: str
+) -> None:
+    # psycopg prepares a statement after five runs, and PostgreSQL may then plan it once
+    # for any parameters: the predicate each partial index needs (archived_at IS NULL,
+    # IS NOT NULL) is in the query's text, not a parameter, so that plan keeps it.
+    types = {"user_id": "text", "before_updated_at": "timestamptz"}
+    names: list[str] = []
+
+    def numbered(found: re.Match[str]) -> str:
+        if found.group(1) not in names:
+            names.append(found.group(1))
+        return f"${names.index(found.group(1)) + 1}"
+
+    statement = re.sub(r"%\((\w+)\)s", numbered, QUERIES[name])
+    signature = ", ".join(types.get(n, "bigint") for n in names)
+    values = {"user_id": "user7", "before_updated_at": None, "before_id": None, "limit": 21}
+    with psycopg.connect(loaded.info.dsn, autocommit=True) as session:
+        session.execute("SET plan_cache_mode = force_generic_plan")
+        session.execute(f"PREPARE listing ({signature}) AS {statement}")
+        arguments = sql.SQL(", ").join(sql.Literal(values[n]) for n in names)
+        row = session.execute(
+            sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE listing ({})").format(arguments)
+        ).fetchone()
+    assert row is not None
+    nodes, todo = [], [row[0][0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", []))
+    (scan,) = scans_of(nodes, "conversations")
+    assert (scan["Node Type"], scan["Index Name"], scan["Scan Direction"]) == (
+        "Index Scan",
+        index,
+        "Backward",
+    )
+    assert "$1" in scan["Index Cond"]  # a generic plan indeed
+    assert "Seq Scan" not in node_types(nodes)
+
+
+@pytest.mark.parametrize("statement", ["_PURGE_BATCH", "_COUNT_BATCH", "_CANDIDATES"])
+def test_a_purge_batch_walks_the_last_activity_index_oldest_first(
+    loaded: psycopg.Connection, statement: str
+) -> None:
+    # A batch of chatstore.retention: the conversations of every user idle since the
+    # cutoff (here all of them), oldest first from the keyset position, LIMIT the batch,
+    # on the expression index of their last activity.
+    cutoff = loaded.execute("SELECT now()").fetchone()
+    assert cutoff is not None
+    params = {
+        "cutoff": cutoff[0],
+        "after_active_at": None,
+        "after_user_id": None,
+        "after_id": None,
+        "archived_only": False,
+        "batch_size": 500,
+    }
+    nodes = plan_nodes(loaded, getattr(retention, statement), params)
+    walk = [n for n in nodes if n.get("Index Name") == "conversations_last_activity_idx"]
+    assert [(n["Node Type"], n["Scan Direction"]) for n in walk] == [("Index Scan", "Forward")]
+    # A DELETE finds each row again on its key; nothing else is read.
+    assert indexes_used(nodes) <= {"conversations_last_activity_idx", "conversations_pkey"}
+    assert "Seq Scan" not in node_types(nodes)
+    if statement == "_CANDIDATES":  # the index hands the rows over in order: no sort
+        assert node_types(nodes) == {"Limit", "Index Scan"}
 
 
 def test_the_last_messages_of_a_conversation_use_the_message_key(
@@ -217,6 +295,48 @@ def test_a_sessions_first_batch_insert_does_not_leave_appends_scanning_conversat
         assert session.execute(seq_scans).fetchone() == before
 
 
+@pytest.mark.parametrize(
+    ("call", "indexes"),
+    [
+        (
+            "SELECT seq FROM chatstore_append_messages('user7', %s, 'req-1',"
+            " ARRAY['user', 'assistant'], ARRAY['hi', 'hello'])",
+            ("messages_request_id_key", "messages_pkey", "conversations_pkey"),
+        ),
+        (
+            "SELECT seq, same FROM chatstore_add_agent_items('user7', %s, 'req-1',"
+            " ARRAY['{}', '[1]']::json[], ARRAY['user'], ARRAY['hi'])",
+            ("agent_items_request_id_key", "agent_items_pkey", "conversations_pkey"),
+        ),
+    ],
+    ids=["append_keyed_messages", "add_keyed_agent_items"],
+)
+def test_a_keyed_write_and_its_retry_read_their_indexes_and_scan_no_table(
+    loaded: psycopg.Connection, call: LiteralString, indexes: tuple[str, ...]
+) -> None:
+    # Each function locks the conversation (conversations_pkey), looks the key up (its
+    # partial unique index, which holds only keyed rows) and, on a retry, reads the
+    # stored rows on the table's key; EXPLAIN of a call shows a function, so the
+    # statistics of the transaction tell what its statements read.
+    row = loaded.execute("SELECT id FROM conversations WHERE user_id = 'user7' LIMIT 1").fetchone()
+    assert row is not None
+    tables = (
+        "SELECT relname, seq_scan FROM pg_stat_xact_user_tables"
+        " WHERE relname IN ('agent_items', 'conversations', 'messages') ORDER BY relname"
+    )
+    reads = "SELECT pg_stat_get_xact_numscans(%s::regclass)"
+    with psycopg.connect(loaded.info.dsn) as session, session.transaction(force_rollback=True):
+        first = session.execute(call, (row[0],)).fetchall()
+        again = session.execute(call, (row[0],)).fetchall()
+        assert [r[0] for r in first] == [r[0] for r in again]
+        assert all(r[-1] is not False for r in again)
+        assert all(seq_scans == 0 for _, seq_scans in session.execute(tables)), "a table scan"
+        for index in indexes:
+            scans = session.execute(reads, (index,)).fetchone()
+            assert scans is not None
+            assert scans[0] >= 1, index
+
+
 # Every named query, planned on the loaded data: the indexes it must read, and never a
 # sequential scan. Writes are planned by EXPLAIN without running.
 EXPECTED_INDEXES: dict[str, set[str]] = {
@@ -225,11 +345,20 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     "delete_user": {"users_pkey"},
     "create_conversation": {"users_pkey"},
     "get_conversation": {"conversations_pkey"},
-    "list_conversations": {"users_pkey", "conversations_user_id_updated_at_idx"},
+    "list_conversations": {"users_pkey", "conversations_user_id_updated_at_active_idx"},
+    "list_archived_conversations": {
+        "users_pkey",
+        "conversations_user_id_updated_at_archived_idx",
+    },
+    "archive_conversation": {"conversations_pkey"},
+    "unarchive_conversation": {"conversations_pkey"},
     "rename_conversation": {"conversations_pkey"},
     "delete_conversation": {"conversations_pkey"},
     "append_message": set(),
     "append_messages": set(),
+    # A call of chatstore_append_messages (migration 0013): its statements are checked by
+    # test_a_keyed_write_and_its_retry_read_their_indexes_and_scan_no_table.
+    "append_keyed_messages": set(),
     "get_messages": {"conversations_pkey", "messages_pkey"},
     "get_messages_after": {"conversations_pkey", "messages_pkey"},
     "add_task": {"users_pkey"},
@@ -239,11 +368,16 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     "complete_task": {"tasks_pkey"},
     "delete_task": {"tasks_pkey"},
     "add_agent_items": {"conversations_pkey"},
+    # A call of chatstore_add_agent_items (migration 0013), checked as the one above.
+    "add_keyed_agent_items": set(),
     "get_agent_items": {"conversations_pkey", "agent_items_pkey"},
     # A call of chatstore_pop_agent_item (its statements read conversations_pkey and
     # agent_items_pkey by the same keys as get_agent_items; EXPLAIN sees a function).
     "pop_agent_item": set(),
     "clear_agent_items": {"conversations_pkey"},
+    # The owner's matches on the search index (entered by the owner's lexeme, below),
+    # their conversations' titles by key.
+    "search_messages": {"users_pkey", "messages_search_idx", "conversations_pkey"},
     # chatstore.export: each table in key order (run as cursors: see the test after this).
     "export_user": {"users_pkey"},
     "export_tasks": {"tasks_pkey"},
@@ -288,7 +422,10 @@ def test_each_named_query_reads_its_index_and_never_scans_a_table(
     # Each index is entered by its leading column, the owner (a whole-index scan that
     # filters on a later column would also name the index).
     for node in nodes:
-        if "Index Name" in node:
+        if node.get("Index Name") == "messages_search_idx":
+            # Entered by the owner's lexeme, ANDed into the query (migration 0014).
+            assert "''user user42''" in node["Index Cond"], node
+        elif "Index Name" in node:
             owner = "id" if node["Index Name"] == "users_pkey" else "user_id"
             assert node.get("Index Cond", "").startswith(f"(({owner} = ") or node.get(
                 "Index Cond", ""
@@ -316,3 +453,31 @@ def test_an_export_cursor_reads_its_table_in_key_order_without_sorting(
     assert [(n["Node Type"], n.get("Index Name"), n.get("Scan Direction")) for n in nodes] == [
         ("Index Scan", index, "Forward")
     ]
+
+
+def test_a_search_reads_only_its_users_matches_from_the_search_index(
+    loaded: psycopg.Connection,
+) -> None:
+    # Every loaded message but user1's long conversation says "lorem": 100,000 of them,
+    # 1,000 of them user42's. The owner's lexeme, ANDed into the query, makes the index
+    # hand over those 1,000 only (a GIN index on the words alone would hand over all
+    # 100,000 for the heap to filter by user_id).
+    params = {
+        **SAMPLES,
+        "user_id": "user42",
+        "query": "lorem",
+        "limit": 21,
+    }
+    sql = QUERIES["search_messages"]
+    params = {key: value for key, value in params.items() if f"%({key})s" in sql}
+    row = loaded.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()
+    assert row is not None
+    nodes, todo = [], [row[0][0]["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", []))
+    (scan,) = [n for n in nodes if n.get("Index Name") == "messages_search_idx"]
+    assert scan["Node Type"] == "Bitmap Index Scan"
+    assert scan["Actual Rows"] == 1_000
+    assert "Seq Scan" not in node_types(nodes)

@@ -130,8 +130,11 @@ def test_rls_the_app_role_cannot_read_or_write_another_users_rows(
             app.execute("DELETE FROM tasks WHERE id = %s", (bob_task,)).rowcount,
             app.execute("DELETE FROM conversations WHERE user_id = 'bob'").rowcount,
             app.execute("DELETE FROM users WHERE id = 'bob'").rowcount,
+            app.execute(
+                "UPDATE conversations SET archived_at = now() WHERE user_id = 'bob'"
+            ).rowcount,
         ]
-        assert changed == [0, 0, 0, 0, 0, 0, 0]
+        assert changed == [0, 0, 0, 0, 0, 0, 0, 0]
     forged: list[tuple[LiteralString, tuple[object, ...], type[Exception]]] = [
         (
             "INSERT INTO tasks (user_id, title) VALUES ('bob', 'planted')",
@@ -295,10 +298,25 @@ PRIVILEGES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "conversations": (
         {"SELECT", "DELETE"},
         {"user_id", "title"},
-        {"title", "message_count", "last_message_at", "agent_item_count", "agent_item_top"},
+        {
+            "title",
+            "message_count",
+            "last_message_at",
+            "agent_item_count",
+            "agent_item_top",
+            "archived_at",
+        },
     ),
-    "messages": ({"SELECT"}, {"conversation_id", "user_id", "role", "content"}, set()),
-    "agent_items": ({"SELECT"}, {"conversation_id", "slot", "seq", "user_id", "item"}, set()),
+    "messages": (
+        {"SELECT"},
+        {"conversation_id", "user_id", "role", "content", "request_id"},
+        set(),
+    ),
+    "agent_items": (
+        {"SELECT"},
+        {"conversation_id", "slot", "seq", "user_id", "item", "request_id"},
+        set(),
+    ),
 }
 
 
@@ -455,6 +473,13 @@ async def test_rls_every_query_function_works_as_the_app_role(
             user_id="carol", conversation_id=conv.id, title="Week"
         )
         assert renamed.title == "Week"
+        archived = await api.archive_conversation(user_id="carol", conversation_id=conv.id)
+        assert archived.archived_at is not None
+        assert (await api.list_conversations(user_id="carol")).items == ()
+        shelf = await api.list_conversations(user_id="carol", archived=True)
+        assert shelf.items == (archived,)
+        restored = await api.unarchive_conversation(user_id="carol", conversation_id=conv.id)
+        assert restored.archived_at is None
         task = await api.add_task(user_id="carol", title="Gym", description="Tue")
         await api.update_task(user_id="carol", task_id=task.id, title="Gym!")
         done = await api.complete_task(user_id="carol", task_id=task.id)
@@ -524,6 +549,8 @@ async def test_rls_every_query_function_works_as_the_app_role(
             api.pop_agent_item(**bobs),
             api.clear_agent_items(**bobs),
             api.add_agent_items(**bobs, items=["planted"], transcript=[("user", "planted")]),
+            api.archive_conversation(**bobs),
+            api.unarchive_conversation(**bobs),
             # Carol's own id on Bob's conversation: the queries' filters find nothing.
             api.get_agent_items(user_id="carol", conversation_id=bob["conversation"]),
             api.pop_agent_item(user_id="carol", conversation_id=bob["conversation"]),
@@ -588,7 +615,8 @@ def test_rls_migration_reuses_an_existing_role_and_its_rollback_keeps_a_role_in_
 _COLUMNS: dict[str, LiteralString] = {
     "users": "id",
     "tasks": "id, user_id, title, description, completed, updated_at",
-    "conversations": "id, user_id, title, updated_at, agent_item_count, agent_item_top",
+    "conversations": "id, user_id, title, updated_at, agent_item_count, agent_item_top,"
+    " archived_at",
     "messages": "id, conversation_id, user_id, role, content, created_at",
     "agent_items": "conversation_id, seq, slot, user_id, item::text, created_at",
 }

@@ -302,6 +302,27 @@ def _cursors() -> st.SearchStrategy[Any]:
     return st.one_of(st.just(None), real, real, made, forged, truncated, any_text, bad_ids)
 
 
+def _search_cursors(*, valid: bool) -> st.SearchStrategy[Any]:
+    """search_messages' cursors: none or well formed (a position anywhere, possibly past
+    every match); and, unless ``valid``, forged, cut short, or anything at all."""
+    made = st.builds(
+        _core.encode_search_cursor,
+        st.floats(0, 1e6, width=32),
+        st.integers(1, 2**63 - 1),
+        st.integers(1, 2**63 - 1),
+        st.datetimes(timezones=st.just(UTC)),
+    )
+    if valid:
+        return st.one_of(st.none(), made)
+    forged = st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        min_size=39,
+        max_size=39,
+    )
+    truncated = made.flatmap(lambda c: st.integers(0, len(c) - 1).map(lambda k: c[:k]))
+    return st.one_of(st.none(), made, forged, truncated, _cursors(), any_text, bad_ids)
+
+
 def _pairs() -> st.SearchStrategy[Any]:
     pair = st.one_of(st.tuples(roles, any_text), st.lists(any_text, max_size=3))
     return st.one_of(st.lists(pair, min_size=1, max_size=5), any_text, bad_ids)
@@ -332,6 +353,8 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         items: st.SearchStrategy[Any] = st.lists(json_values, min_size=1, max_size=5)
         transcript: st.SearchStrategy[Any] = st.lists(st.tuples(role, text), max_size=3)
         item_limit: st.SearchStrategy[Any] = st.sampled_from([None, 0, 1, 2, 20, 1000])
+        # Few keys, so that retries (the same key again) are frequent.
+        key: st.SearchStrategy[Any] = st.one_of(st.none(), st.sampled_from(["k1", "k2"]), _word)
     else:
         users, conv, task = _user_ids(), _ref("conversation"), _ref("task")
         text, role, limit, cursor = any_text, roles, limits, _cursors()
@@ -339,6 +362,7 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         status = st.one_of(st.sampled_from(["all", "pending", "completed"]), hostile_text)
         items, transcript = _bad_item_lists, st.one_of(st.just([]), _pairs())
         item_limit = limits
+        key = st.one_of(st.none(), any_text, bad_ids)
     optional = st.one_of(st.none(), text)
     per_function: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         "create_user": st.fixed_dictionaries({"id": ids, "email": email, "name": optional}),
@@ -347,17 +371,34 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         "create_conversation": st.fixed_dictionaries({"user_id": users, "title": optional}),
         "get_conversation": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
         "list_conversations": st.fixed_dictionaries(
-            {"user_id": users, "limit": limit, "cursor": cursor}
+            {
+                "user_id": users,
+                "limit": limit,
+                "cursor": cursor,
+                "archived": st.booleans()
+                if owner is not None
+                else st.one_of(st.booleans(), any_text, bad_ids),
+            }
+        ),
+        "archive_conversation": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
+        "unarchive_conversation": st.fixed_dictionaries(
+            {"user_id": users, "conversation_id": conv}
         ),
         "rename_conversation": st.fixed_dictionaries(
             {"user_id": users, "conversation_id": conv, "title": text}
         ),
         "delete_conversation": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
         "append_message": st.fixed_dictionaries(
-            {"user_id": users, "conversation_id": conv, "role": role, "content": text}
+            {
+                "user_id": users,
+                "conversation_id": conv,
+                "role": role,
+                "content": text,
+                "request_id": key,
+            }
         ),
         "append_messages": st.fixed_dictionaries(
-            {"user_id": users, "conversation_id": conv, "messages": pairs}
+            {"user_id": users, "conversation_id": conv, "messages": pairs, "request_id": key}
         ),
         "get_messages": st.fixed_dictionaries(
             {"user_id": users, "conversation_id": conv, "limit": limit, "before": before}
@@ -373,13 +414,27 @@ def _calls_of(*, owner: str | None) -> st.SearchStrategy[tuple[str, dict[str, An
         "complete_task": st.fixed_dictionaries({"user_id": users, "task_id": task}),
         "delete_task": st.fixed_dictionaries({"user_id": users, "task_id": task}),
         "add_agent_items": st.fixed_dictionaries(
-            {"user_id": users, "conversation_id": conv, "items": items, "transcript": transcript}
+            {
+                "user_id": users,
+                "conversation_id": conv,
+                "items": items,
+                "transcript": transcript,
+                "request_id": key,
+            }
         ),
         "get_agent_items": st.fixed_dictionaries(
             {"user_id": users, "conversation_id": conv, "limit": item_limit}
         ),
         "pop_agent_item": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
         "clear_agent_items": st.fixed_dictionaries({"user_id": users, "conversation_id": conv}),
+        "search_messages": st.fixed_dictionaries(
+            {
+                "user_id": users,
+                "query": text,
+                "limit": limit,
+                "cursor": _search_cursors(valid=owner is not None),
+            }
+        ),
     }
     assert set(per_function) == set(queries.__all__), "every public function is driven"
     return st.sampled_from(sorted(per_function)).flatmap(
@@ -393,8 +448,13 @@ def _check_result(world: World, name: str, kwargs: dict[str, Any], result: Any) 
     if name in ("append_message",):
         assert result.content == kwargs["content"]
         assert result.role == kwargs["role"]
+        # The newest message; with a request_id, the key's first call's, wherever it is.
         stored = queries.get_messages(
-            world.conn, user_id=uid, conversation_id=kwargs["conversation_id"], limit=1
+            world.conn,
+            user_id=uid,
+            conversation_id=kwargs["conversation_id"],
+            limit=1,
+            before=None if kwargs.get("request_id") is None else result.seq + 1,
         )
         assert stored == [result]
     elif name == "append_messages":
@@ -409,8 +469,27 @@ def _check_result(world: World, name: str, kwargs: dict[str, Any], result: Any) 
         assert (result.email, result.name) == (kwargs["email"], kwargs["name"])
     elif name == "list_conversations":
         assert all(c.user_id == uid for c in result.items)
+        # Only the view asked for: archived ones, or the others.
+        assert all((c.archived_at is not None) is kwargs["archived"] for c in result.items)
+    elif name in ("archive_conversation", "unarchive_conversation"):
+        assert (result.archived_at is not None) is (name == "archive_conversation")
+        assert result == queries.get_conversation(
+            world.conn, user_id=uid, conversation_id=kwargs["conversation_id"]
+        )
     elif name in ("get_messages", "list_tasks"):
         assert all(r.user_id == uid for r in result)
+    elif name == "search_messages":
+        # The caller's own messages only, each once, and offsets inside the snippet.
+        keys = [(hit.conversation_id, hit.seq) for hit in result.items]
+        assert len(set(keys)) == len(keys)
+        for conversation_id, seq in keys:
+            owner = world.conn.execute(
+                "SELECT user_id FROM messages WHERE conversation_id = %s AND seq = %s",
+                (conversation_id, seq),
+            ).fetchone()
+            assert owner == (uid,)
+        for hit in result.items:
+            assert all(0 <= a < b <= len(hit.snippet) for a, b in hit.highlights)
     elif name in _AGENT_ITEMS:
         _check_agent_items(world, name, kwargs, result)
     if hasattr(result, "user_id"):
@@ -452,14 +531,22 @@ def _check_agent_items(world: World, name: str, kwargs: dict[str, Any], result: 
     if name == "add_agent_items":
         given = list(kwargs["items"])
         # Stored exactly: the top of the list is what was given, equal and with the same
-        # JSON text, and the records returned are those rows.
-        assert [(r.slot, r.seq, r.item) for r in result] == session[-len(given) :]
+        # JSON text, and the records returned are those rows. With a request_id, the
+        # rows of the key's first call, which later adds and pops may have covered.
+        rows = session[-len(given) :]
+        if kwargs.get("request_id") is not None:
+            rows = world.conn.execute(
+                "SELECT slot, seq, item FROM agent_items WHERE user_id = %s"
+                " AND conversation_id = %s AND seq = ANY(%s) ORDER BY seq",
+                (uid, cid, [r.seq for r in result]),
+            ).fetchall()
+        assert [(r.slot, r.seq, r.item) for r in result] == rows
         assert [r.item for r in result] == given
-        assert [_json(item) for _, _, item in session[-len(given) :]] == [_json(v) for v in given]
+        assert [_json(item) for _, _, item in rows] == [_json(v) for v in given]
         assert all(r.conversation_id == cid for r in result)
         seqs = [r.seq for r in result]
         assert seqs == list(range(seqs[0], seqs[0] + len(given)))
-        if kwargs["transcript"]:
+        if kwargs["transcript"] and kwargs.get("request_id") is None:
             n = len(kwargs["transcript"])
             stored = queries.get_messages(world.conn, user_id=uid, conversation_id=cid, limit=n)
             assert [(m.role, m.content) for m in stored] == [tuple(p) for p in kwargs["transcript"]]
@@ -689,17 +776,21 @@ VALID_CALLS: dict[str, dict[str, Any]] = {
         "cursor": _core.encode_cursor(datetime(2030, 1, 1, tzinfo=UTC), 1),
     },
     "rename_conversation": {"user_id": "ann", "conversation_id": CONV, "title": "renamed"},
+    "archive_conversation": {"user_id": "ann", "conversation_id": CONV},
+    "unarchive_conversation": {"user_id": "ann", "conversation_id": CONV},
     "delete_conversation": {"user_id": "ann", "conversation_id": CONV},
     "append_message": {
         "user_id": "ann",
         "conversation_id": CONV,
         "role": "user",
         "content": "hello",
+        "request_id": "req-1",
     },
     "append_messages": {
         "user_id": "ann",
         "conversation_id": CONV,
         "messages": [("user", "q"), ("assistant", "a")],
+        "request_id": "req-2",
     },
     "get_messages": {"user_id": "ann", "conversation_id": CONV},
     "add_task": {"user_id": "ann", "title": "a task", "description": "details"},
@@ -713,10 +804,17 @@ VALID_CALLS: dict[str, dict[str, Any]] = {
         "conversation_id": CONV,
         "items": [{"role": "user", "content": "q"}, {"type": "function_call"}],
         "transcript": [("user", "q")],
+        "request_id": "req-3",
     },
     "get_agent_items": {"user_id": "ann", "conversation_id": CONV, "limit": 10},
     "pop_agent_item": {"user_id": "ann", "conversation_id": CONV},
     "clear_agent_items": {"user_id": "ann", "conversation_id": CONV},
+    "search_messages": {
+        "user_id": "ann",
+        "query": "hello",
+        "limit": 20,
+        "cursor": _core.encode_search_cursor(0.5, 1, 1, datetime(2030, 1, 1, tzinfo=UTC)),
+    },
 }
 
 
@@ -793,11 +891,13 @@ async def test_security_lone_surrogates_are_invalid_input(
         # The live connection serves the next call.
         assert (await store.get_user(user_id="ann")).id == "ann"
     assert snapshot(conn) == before
-    # All 37 text arguments: the user_id of 20 functions, create_user's id, email and
+    # All 43 text arguments: the user_id of 21 functions, create_user's id, email and
     # name, 4 titles, 2 descriptions, a cursor, a status, append_message's role and
-    # content, and both fields of append_messages' pairs and of add_agent_items'
-    # transcript.
-    assert len(set(checked)) == 37, sorted(set(checked))
+    # content, both fields of append_messages' pairs and of add_agent_items'
+    # transcript, and the request_id of those three.
+    # search_messages adds its user_id, query and cursor.
+    # archive_conversation and unarchive_conversation add their user_id.
+    assert len(set(checked)) == 45, sorted(set(checked))
 
 
 # Agent items: NUL and lone surrogates are JSON escapes, kept exactly.

@@ -27,7 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chatstore import _blank, queries, rls
+from chatstore import _blank, _core, queries, rls
 from chatstore.errors import AlreadyExists, InvalidInput, NotFound
 from chatstore.models import Message, Role, TaskStatus
 from tests.reliability_support import app_login
@@ -70,6 +70,8 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 agent_items = st.lists(json_values, min_size=1, max_size=4)
 transcripts = st.lists(st.tuples(roles, text), max_size=2)
 limits = st.one_of(st.none(), st.integers(0, 6))
+# Few request keys, so that a key comes again often (a retry, or a reuse: InvalidInput).
+request_ids = st.sampled_from(["k1", "k2", "k3"])
 
 
 _SPACE_RUN = re.compile(f"[{re.escape(''.join(sorted(_blank.SPACES)))}]+")
@@ -95,6 +97,11 @@ class Conv:
     messages: list[tuple[str, str]] = field(default_factory=list)
     items: list[Any] = field(default_factory=list)  # the agent session's list
     record: list[Any] = field(default_factory=list)  # every agent item added, in seq order
+    archived: bool = False
+    # request_id -> (first seq, the messages) of a keyed append; of a keyed agent add,
+    # (first slot, first seq, the items' JSON texts).
+    keys: dict[str, tuple[int, list[tuple[Role, str]]]] = field(default_factory=dict)
+    item_keys: dict[str, tuple[int, int, list[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -246,15 +253,33 @@ def isolation_machine(
             self.q(queries.delete_conversation, user_id=uid, conversation_id=cid)
             del self.convs[cid]
 
-        @rule(uid=users, page=st.integers(1, 4))
-        def list_conversations(self, uid: str, page: int) -> None:
+        @rule(uid=callers, cid=conversations, archive=st.booleans())
+        def archive_or_unarchive_conversation(self, uid: str, cid: int, archive: bool) -> None:
+            uid = self._conv_caller(uid, cid)
+            fn = queries.archive_conversation if archive else queries.unarchive_conversation
+            if cid < 1 or self._owned(uid, cid) is None:
+                self._not_found_or_invalid(cid, fn, user_id=uid, conversation_id=cid)
+                return
+            got = self.q(fn, user_id=uid, conversation_id=cid)
+            assert (got.user_id, got.title) == (uid, self.convs[cid].title)
+            assert (got.archived_at is not None) is archive
+            self.convs[cid].archived = archive
+
+        @rule(uid=users, page=st.integers(1, 4), archived=st.booleans())
+        def list_conversations(self, uid: str, page: int, archived: bool) -> None:
             if uid not in self.users:
-                self._not_found(queries.list_conversations, user_id=uid)
+                self._not_found(queries.list_conversations, user_id=uid, archived=archived)
                 return
             seen: list[Any] = []
             cursor = None
             while True:
-                got = self.q(queries.list_conversations, user_id=uid, limit=page, cursor=cursor)
+                got = self.q(
+                    queries.list_conversations,
+                    user_id=uid,
+                    limit=page,
+                    cursor=cursor,
+                    archived=archived,
+                )
                 seen.extend(got.items)
                 if got.next_cursor is None:
                     break
@@ -262,7 +287,9 @@ def isolation_machine(
             assert [c.id for c in seen] == [
                 c.id for c in sorted(seen, key=lambda c: (c.updated_at, c.id), reverse=True)
             ]
-            assert {c.id for c in seen} == {k for k, c in self.convs.items() if c.owner == uid}
+            assert {c.id for c in seen} == {
+                k for k, c in self.convs.items() if c.owner == uid and c.archived is archived
+            }
             assert len(seen) == len({c.id for c in seen})
 
         @rule(owner=users, other=users)
@@ -328,6 +355,47 @@ def isolation_machine(
         def owner_appends_messages(self, cid: int, batch: list[tuple[Role, str]]) -> None:
             self._append(self._conv_caller(OWNER, cid), cid, batch, one=False)
 
+        @rule(
+            uid=callers,
+            cid=conversations,
+            batch=st.lists(st.tuples(roles, text), min_size=1, max_size=3),
+            key=request_ids,
+            one=st.booleans(),
+        )
+        def keyed_append(
+            self, uid: str, cid: int, batch: list[tuple[Role, str]], key: str, one: bool
+        ) -> None:
+            """append_message(s) with a request_id: the key's first call stores; the same
+            key again returns its records and writes nothing; with other messages, or on
+            another user's conversation, a refusal."""
+            uid = self._conv_caller(uid, cid)
+            batch = batch[:1] if one else batch
+            call: dict[str, Any] = {"user_id": uid, "conversation_id": cid, "request_id": key}
+            if one:
+                call |= {"role": batch[0][0], "content": batch[0][1]}
+            else:
+                call["messages"] = batch
+            fn = queries.append_message if one else queries.append_messages
+            if cid < 1 or any(_blank.is_blank(content) for _, content in batch):
+                self._invalid(fn, **call)
+                return
+            conv = self._owned(uid, cid)
+            if conv is None:
+                self._not_found(fn, **call)
+                return
+            first, sent = conv.keys.get(key, (len(conv.messages) + 1, batch))
+            if sent != batch:
+                self._invalid(fn, **call)
+                return
+            got: Any = self.q(fn, **call)
+            stored: list[Message] = [got] if one else got
+            assert [(m.seq, m.role, m.content, m.user_id) for m in stored] == [
+                (first + n, r, c, uid) for n, (r, c) in enumerate(batch)
+            ]
+            if key not in conv.keys:
+                conv.keys[key] = (first, batch)
+                self._transcribe(conv, batch)
+
         @rule(uid=callers, cid=conversations, limit=st.one_of(st.none(), st.integers(1, 5)))
         def get_messages(self, uid: str, cid: int, limit: int | None) -> None:
             uid = self._conv_caller(uid, cid)
@@ -382,6 +450,55 @@ def isolation_machine(
         ) -> None:
             self._add_items(self._conv_caller(OWNER, cid), cid, items, transcript)
 
+        @rule(
+            uid=callers,
+            cid=conversations,
+            items=agent_items,
+            transcript=transcripts,
+            key=request_ids,
+        )
+        def keyed_agent_add(
+            self,
+            uid: str,
+            cid: int,
+            items: list[Any],
+            transcript: list[tuple[Role, str]],
+            key: str,
+        ) -> None:
+            """add_agent_items with a request_id, as keyed_append: the same items (the same
+            JSON text) again return the first call's records and write nothing."""
+            uid = self._conv_caller(uid, cid)
+            call: dict[str, Any] = {
+                "user_id": uid,
+                "conversation_id": cid,
+                "items": items,
+                "transcript": transcript,
+                "request_id": key,
+            }
+            if cid < 1 or any(_blank.is_blank(content) for _, content in transcript):
+                self._invalid(queries.add_agent_items, **call)
+                return
+            conv = self._owned(uid, cid)
+            if conv is None:
+                self._not_found(queries.add_agent_items, **call)
+                return
+            texts = _core.agent_items(items)
+            slot, seq, sent = conv.item_keys.get(
+                key, (len(conv.items) + 1, len(conv.record) + 1, texts)
+            )
+            if sent != texts:
+                self._invalid(queries.add_agent_items, **call)
+                return
+            got = self.q(queries.add_agent_items, **call)
+            assert [(i.item, i.user_id, i.conversation_id, i.slot, i.seq) for i in got] == [
+                (item, uid, cid, slot + n, seq + n) for n, item in enumerate(items)
+            ]
+            if key not in conv.item_keys:
+                conv.item_keys[key] = (slot, seq, texts)
+                conv.items.extend(items)
+                conv.record.extend(items)
+                self._transcribe(conv, transcript)
+
         @rule(uid=callers, cid=conversations, limit=limits)
         def get_agent_items(self, uid: str, cid: int, limit: int | None) -> None:
             uid = self._conv_caller(uid, cid)
@@ -424,6 +541,49 @@ def isolation_machine(
                 return
             self.q(queries.clear_agent_items, user_id=uid, conversation_id=cid)
             conv.items.clear()
+
+        # --- search --------------------------------------------------------------------
+
+        @rule(
+            uid=users,
+            query=st.sampled_from(
+                ["a", "b", "ab", "z", "é", "a OR b", "b -a", '"a b"', "ab 🙂", "🙂", "-a"]
+            ),
+            limit=st.integers(1, 4),
+        )
+        def search_messages(self, uid: str, query: str, limit: int) -> None:
+            """A walk of the caller's search returns exactly the caller's messages that a
+            scan of their rows alone finds (none of another user's), each once."""
+            if uid not in self.users:
+                self._not_found(queries.search_messages, user_id=uid, query=query)
+                return
+            seen: list[tuple[int, int]] = []
+            cursor = None
+            while True:
+                page = self.q(
+                    queries.search_messages, user_id=uid, query=query, limit=limit, cursor=cursor
+                )
+                assert not page.capped
+                seen += [(hit.conversation_id, hit.seq) for hit in page.items]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            # The oracle: the owner's scan of the caller's rows, without the index.
+            found = conn.execute(
+                "SELECT conversation_id, seq FROM messages WHERE user_id = %(u)s"
+                " AND to_tsvector('simple', content) @@ websearch_to_tsquery('simple', %(q)s)"
+                " AND querytree(websearch_to_tsquery('simple', %(q)s)) NOT IN ('', 'T')",
+                {"u": uid, "q": query},
+            ).fetchall()
+            assert len(seen) == len(set(seen))
+            assert set(seen) == set(found)
+            owned = {
+                (cid, n)
+                for cid, c in self.convs.items()
+                if c.owner == uid
+                for n in range(1, len(c.messages) + 1)
+            }
+            assert set(seen) <= owned
 
         # --- tasks ---------------------------------------------------------------------
 
@@ -518,6 +678,13 @@ def isolation_machine(
             del self.task_model[tid]
 
         # --- the whole database equals the model, after every step ---------------------
+
+        @invariant()
+        def archived_conversations_equal_model(self) -> None:
+            archived = conn.execute(
+                "SELECT id FROM conversations WHERE archived_at IS NOT NULL"
+            ).fetchall()
+            assert {row[0] for row in archived} == {k for k, c in self.convs.items() if c.archived}
 
         @invariant()
         def database_equals_model(self) -> None:

@@ -11,7 +11,7 @@ import uuid
 
 import psycopg
 
-from chatstore import devserver, migrations
+from chatstore import devserver, migrations, retention
 from chatstore._sql import QUERIES
 from tests.test_query_plans import (
     LAST_MESSAGES,
@@ -70,6 +70,16 @@ def main() -> None:
                         "limit": 21,
                     },
                 ),
+                (
+                    "list_conversations(archived=True)",
+                    QUERIES["list_archived_conversations"],
+                    {
+                        "user_id": "user7",
+                        "before_updated_at": None,
+                        "before_id": None,
+                        "limit": 21,
+                    },
+                ),
                 ("get_messages", LAST_MESSAGES, last_50("user1", long)),
                 (
                     "get_messages_after",
@@ -89,6 +99,23 @@ def main() -> None:
                     f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {query}", params
                 )
                 print("\n".join(row[0] for row in plan), end="\n\n")
+            # A batch of the retention job: 500 of the conversations idle since the cutoff
+            # (here all of them), deleted, then rolled back.
+            print("-- chatstore.retention: one purge batch")
+            with conn.transaction(force_rollback=True):
+                plan = conn.execute(
+                    "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                    + retention._PURGE_BATCH,
+                    {
+                        "cutoff": conn.execute("SELECT now()").fetchone()[0],  # type: ignore[index]
+                        "after_active_at": None,
+                        "after_user_id": None,
+                        "after_id": None,
+                        "archived_only": False,
+                        "batch_size": 500,
+                    },
+                )
+                print("\n".join(row[0] for row in plan))
 
 
 if __name__ == "__main__":

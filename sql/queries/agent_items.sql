@@ -29,6 +29,17 @@ SELECT %(user_id)s::text, %(conversation_id)s::bigint, c.slot0 + i.ord, c.seq0 +
 FROM conversation AS c, unnest(%(items)s::json[]) WITH ORDINALITY AS i (item, ord)
 RETURNING conversation_id, user_id, slot, seq, created_at;
 
+-- add_keyed_agent_items --
+-- Add with the client's request key (chatstore_add_agent_items, migration 0013): as
+-- add_agent_items, each item with its key (the key, then the key, a space and n); or,
+-- when the key is already used in this conversation, the items stored under it and the
+-- next one, each saying whether it is the item sent at its place, written by nothing.
+-- No row: no such conversation for this user.
+SELECT conversation_id, user_id, slot, seq, created_at, request_id, same
+FROM chatstore_add_agent_items(%(user_id)s::text, %(conversation_id)s::bigint,
+                               %(request_id)s::text, %(items)s::json[], %(roles)s::text[],
+                               %(contents)s::text[]);
+
 -- get_agent_items --
 -- The last `limit` (NULL: all) items of the session's list, oldest first: one backward
 -- range scan of agent_items_pkey, the newest seq kept at each slot.

@@ -21,16 +21,17 @@ WHERE user_id = %(user_id)s
 ORDER BY id;
 
 -- export_conversations --
--- Every conversation of the user, by id (conversations_pkey), with its counters.
+-- Every conversation of the user, by id (conversations_pkey), with its counters and
+-- archived_at (migration 0015).
 SELECT id, user_id, title, message_count, last_message_at, agent_item_count, agent_item_top,
-       created_at, updated_at
+       created_at, updated_at, archived_at
 FROM conversations
 WHERE user_id = %(user_id)s
 ORDER BY id;
 
 -- export_messages --
 -- Every message of the user, by conversation and seq (messages_pkey).
-SELECT id, conversation_id, user_id, seq, role, content, created_at
+SELECT id, conversation_id, user_id, seq, role, content, created_at, request_id
 FROM messages
 WHERE user_id = %(user_id)s
 ORDER BY conversation_id, seq;
@@ -39,7 +40,7 @@ ORDER BY conversation_id, seq;
 -- Every agent item of the user, popped and cleared ones included, by conversation, slot
 -- and seq (agent_items_pkey). The session's list is the highest seq at each slot up to
 -- the conversation's agent_item_top.
-SELECT conversation_id, user_id, slot, seq, item, created_at
+SELECT conversation_id, user_id, slot, seq, item, created_at, request_id
 FROM agent_items
 WHERE user_id = %(user_id)s
 ORDER BY conversation_id, slot, seq;

@@ -23,6 +23,16 @@ FROM unnest(%(roles)s::text[], %(contents)s::text[]) WITH ORDINALITY AS m (role,
 ORDER BY m.ord
 RETURNING id, conversation_id, user_id, seq, role, content, created_at;
 
+-- append_keyed_messages --
+-- Append with the client's request key (chatstore_append_messages, migration 0013): the
+-- messages inserted, numbered in the order given, each with its key (the key, then the
+-- key, a space and n); or, when the key is already used in this conversation, the
+-- messages stored under it and the next one, written by nothing. No such conversation
+-- for this user: messages_conversation_fkey (NotFound).
+SELECT id, conversation_id, user_id, seq, role, content, created_at, request_id
+FROM chatstore_append_messages(%(user_id)s::text, %(conversation_id)s::bigint,
+                               %(request_id)s::text, %(roles)s::text[], %(contents)s::text[]);
+
 -- get_messages --
 -- The last `limit` (NULL: all) messages with after < seq < before (NULLs: unbounded),
 -- read backwards on messages_pkey and returned oldest first.
