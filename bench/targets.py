@@ -58,6 +58,23 @@ def check(results: dict[str, Any], at: int = -1) -> list[Verdict]:
                 None if worst is None else worst[0] <= 1.3,
             )
         )
+    # Issue 11 item 6: records nearer the floor on the reads, pinned.
+    for who in CHATSTORE:
+        for ops, limit, what in (
+            (("last50_of_50", "last50_of_10000"), 1.3, "50-message reads"),
+            (("whole_1000",), 1.8, "the 1,000-message read"),
+        ):
+            read = {op: _ratio(_median(big, op, who), _median(big, op, "floor")) for op in ops}
+            known = [r for r in read.values() if r is not None]
+            out.append(
+                Verdict(
+                    f"{who} within {limit}x of the floor on {what}",
+                    ", ".join(
+                        f"{op} {_fmt(r)}{_paired_note(big, op, who)}" for op, r in read.items()
+                    ),
+                    max(known) <= limit if known else None,
+                )
+            )
     cs = "chatstore"
     for op, peer, factor in (
         *(

@@ -4,7 +4,8 @@ This module is the source of its sync twin ``chatstore.queries``, which
 ``tools/async_to_sync.py`` generates from it; a test fails when the two differ.
 
 Every function takes the connection first and keyword-only arguments after it, runs
-one named statement of ``sql/queries/`` (one round trip), and returns frozen records
+one named statement of ``sql/queries/`` (one round trip; :func:`get_messages` a second
+when the range it reads is empty), and returns frozen records
 of :mod:`chatstore.models`. Every read and write of a user's data is filtered by
 ``user_id`` in SQL: another user's id gets :class:`~chatstore.errors.NotFound`, exactly
 as a missing id does.
@@ -31,9 +32,10 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
-from psycopg.rows import dict_row
+from psycopg.rows import tuple_row
 
 from chatstore import _core
+from chatstore._core import R
 from chatstore._sql import QUERIES
 from chatstore.errors import InvalidInput, NotFound
 from chatstore.models import (
@@ -84,21 +86,37 @@ _NO_TASK = "no such task for this user"
 async def _run(
     conn: AsyncConnection[Any], name: str, params: dict[str, object]
 ) -> list[dict[str, Any]]:
-    """Run the named query; its rows as dicts. The one place SQL is sent.
+    """Run the named query; its rows as dicts."""
+    names, rows = await _fetch(conn, name, params)
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def _records(
+    conn: AsyncConnection[Any], name: str, params: dict[str, object], model: type[R]
+) -> list[R]:
+    """Run the named query, whose columns are ``model``'s fields; its rows as records."""
+    names, rows = await _fetch(conn, name, params)
+    return _core.records(model, names, rows)
+
+
+async def _fetch(
+    conn: AsyncConnection[Any], name: str, params: dict[str, object]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Run the named query; its column names and rows. The one place SQL is sent.
 
     Results come in binary format: no session setting that changes how values are shown
     (DateStyle, IntervalStyle, ...) changes a record. The one that does, a client_encoding
     other than UTF8, is refused before the statement (``_core.check_session``). The cursor
-    is chatstore's own (server-side binding, dict rows), whatever ``cursor_factory`` and
+    is chatstore's own (server-side binding, tuple rows), whatever ``cursor_factory`` and
     ``row_factory`` the connection was given.
     """
     if not isinstance(conn, AsyncConnection):
         raise InvalidInput(f"conn must be a psycopg.AsyncConnection, not {type(conn).__name__}")
     try:
         _core.check_session(conn.pgconn)
-        async with AsyncCursor(conn, row_factory=dict_row) as cur:
+        async with AsyncCursor(conn, row_factory=tuple_row) as cur:
             await cur.execute(QUERIES[name], params, binary=True)
-            return await cur.fetchall()
+            return _core.columns(name, cur), await cur.fetchall()
     except psycopg.Error as exc:
         raise _core.translate(exc) from exc
 
@@ -359,6 +377,9 @@ async def get_messages(
     (1-1,000), the last ``limit`` of them: page back by passing the first ``seq`` you
     hold as ``before``. With ``after``, the first ``limit`` after it instead: a client
     that holds everything up to ``after`` catches up.
+
+    The read is the messages' index scan alone, as a raw read is; only an empty range
+    costs a second round trip, which tells an empty conversation from a missing one.
     """
     if limit is not None:
         limit = _core.limit(limit, _core.MAX_MESSAGES)
@@ -370,12 +391,13 @@ async def get_messages(
         "after": _core.optional_seq(after, "after"),
     }
     if after is None:
-        rows = await _run(conn, "get_messages", params)
+        messages = await _records(conn, "get_messages", params, Message)
+        messages.reverse()
     else:
-        rows = await _run(conn, "get_messages_after", params)
-    if not rows:
+        messages = await _records(conn, "get_messages_after", params, Message)
+    if not messages and not await _run(conn, "get_conversation", params):
         raise NotFound(_NO_CONVERSATION)
-    return _core.build(Message, _core.present(rows))
+    return messages
 
 
 # --- tasks -------------------------------------------------------------------------------

@@ -226,6 +226,25 @@ async def test_get_messages_of_empty_conversation_is_empty(store: Store) -> None
     assert await store.get_messages(user_id="ann", conversation_id=conversation.id) == []
 
 
+async def test_an_empty_range_is_empty_and_a_missing_conversation_is_not_found(
+    store: Store,
+) -> None:
+    # The read scans the messages alone; only an empty page asks whose conversation it is.
+    await user(store, "ann")
+    await user(store, "bob")
+    conversation = await store.create_conversation(user_id="ann")
+    await store.append_messages(
+        user_id="ann", conversation_id=conversation.id, messages=[("user", "a"), ("user", "b")]
+    )
+    for window in ({"before": 1}, {"after": 2}, {"after": 1, "before": 2}):
+        assert (
+            await store.get_messages(user_id="ann", conversation_id=conversation.id, **window) == []
+        )
+        for owner, cid in (("bob", conversation.id), ("ann", conversation.id + 1000)):
+            with pytest.raises(NotFound, match="no such conversation for this user"):
+                await store.get_messages(user_id=owner, conversation_id=cid, **window)
+
+
 async def test_list_conversations_orders_by_most_recent_message(store: Store) -> None:
     await user(store, "ann")
     first = await store.create_conversation(user_id="ann", title="first")

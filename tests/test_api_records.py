@@ -3,10 +3,14 @@ function's records must still equal what validating the same values would give."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
+from chatstore import _core
+from chatstore.models import Message
 from tests import _helpers
 from tests._helpers import Store
 
@@ -55,3 +59,17 @@ async def test_every_function_returns_records_equal_to_validated_ones(store: Sto
     assert len(records) == 17
     for record in records:
         assert_valid(record)
+
+
+def test_records_from_tuple_rows_equal_validated_ones_and_refuse_other_columns() -> None:
+    names = ("seq", "id", "conversation_id", "user_id", "role", "content", "created_at")
+    now = datetime.now(UTC)
+    rows = [(i, 10 + i, 7, "ann", "user", f"text {i}", now) for i in range(1, 4)]
+    built = _core.records(Message, names, rows)
+    assert [m.seq for m in built] == [1, 2, 3]
+    for record, row in zip(built, rows, strict=True):
+        assert_valid(record)
+        assert record == Message.model_validate(dict(zip(names, row, strict=True)))
+    assert _core.records(Message, names, []) == []
+    with pytest.raises(TypeError, match="not the fields of Message"):
+        _core.records(Message, names[:-1], [row[:-1] for row in rows])

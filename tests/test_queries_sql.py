@@ -52,13 +52,13 @@ _PARAM = re.compile(r"%\((\w+)\)s")
 
 
 def used_names(module_path: Path) -> set[str]:
-    """The query names a module passes to ``_run``."""
+    """The query names a module passes to ``_run`` and ``_records``."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(module_path.read_text(encoding="utf-8"))):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
-            and node.func.id == "_run"
+            and node.func.id in {"_run", "_records"}
             and len(node.args) >= 2
         ):
             name = node.args[1]

@@ -359,8 +359,8 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     # A call of chatstore_append_messages (migration 0013): its statements are checked by
     # test_a_keyed_write_and_its_retry_read_their_indexes_and_scan_no_table.
     "append_keyed_messages": set(),
-    "get_messages": {"conversations_pkey", "messages_pkey"},
-    "get_messages_after": {"conversations_pkey", "messages_pkey"},
+    "get_messages": {"messages_pkey"},
+    "get_messages_after": {"messages_pkey"},
     "add_task": {"users_pkey"},
     "list_tasks": {"users_pkey", "tasks_pkey"},
     "get_task": {"tasks_pkey"},
