@@ -546,11 +546,6 @@ def _records_builder(
     return built
 
 
-def present(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of a LEFT JOIN whose right side matched (a lone row of NULLs means none)."""
-    return [row for row in rows if row["id"] is not None]
-
-
 # --- database errors ---------------------------------------------------------------------
 
 _NOT_FOUND: Final = {

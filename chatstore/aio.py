@@ -4,8 +4,9 @@ This module is the source of its sync twin ``chatstore.queries``, which
 ``tools/async_to_sync.py`` generates from it; a test fails when the two differ.
 
 Every function takes the connection first and keyword-only arguments after it, runs
-one named statement of ``sql/queries/`` (one round trip; :func:`get_messages` a second
-when the range it reads is empty), and returns frozen records
+one named statement of ``sql/queries/`` (one round trip; :func:`get_messages`,
+:func:`list_conversations` and :func:`list_tasks` a second when their page is empty, to
+tell "nothing there" from a missing conversation or user), and returns frozen records
 of :mod:`chatstore.models`. Every read and write of a user's data is filtered by
 ``user_id`` in SQL: another user's id gets :class:`~chatstore.errors.NotFound`, exactly
 as a missing id does.
@@ -215,12 +216,11 @@ async def list_conversations(
         "limit": _core.bigint(page + 1),
     }
     if _core.flag(archived, "archived"):
-        rows = await _run(conn, "list_archived_conversations", params)
+        items = await _records(conn, "list_archived_conversations", params, Conversation)
     else:
-        rows = await _run(conn, "list_conversations", params)
-    if not rows:
+        items = await _records(conn, "list_conversations", params, Conversation)
+    if not items and not await _run(conn, "get_user", params):
         raise NotFound(_NO_USER)
-    items = _core.build(Conversation, _core.present(rows))
     if len(items) <= page:
         return ConversationPage(items=tuple(items), next_cursor=None)
     last = items[page - 1]
@@ -426,10 +426,10 @@ async def list_tasks(
         "user_id": _core.user_id(user_id),
         "completed": _core.task_status(status),
     }
-    rows = await _run(conn, "list_tasks", params)
-    if not rows:
+    tasks = await _records(conn, "list_tasks", params, Task)
+    if not tasks and not await _run(conn, "get_user", params):
         raise NotFound(_NO_USER)
-    return _core.build(Task, _core.present(rows))
+    return tasks
 
 
 async def get_task(conn: AsyncConnection[Any], *, user_id: str, task_id: int) -> Task:

@@ -6,8 +6,9 @@ This module is generated from its async twin ``chatstore.aio`` by
 ``tools/async_to_sync.py``; a test fails when the two differ.
 
 Every function takes the connection first and keyword-only arguments after it, runs
-one named statement of ``sql/queries/`` (one round trip; :func:`get_messages` a second
-when the range it reads is empty), and returns frozen records
+one named statement of ``sql/queries/`` (one round trip; :func:`get_messages`,
+:func:`list_conversations` and :func:`list_tasks` a second when their page is empty, to
+tell "nothing there" from a missing conversation or user), and returns frozen records
 of :mod:`chatstore.models`. Every read and write of a user's data is filtered by
 ``user_id`` in SQL: another user's id gets :class:`~chatstore.errors.NotFound`, exactly
 as a missing id does.
@@ -211,12 +212,11 @@ def list_conversations(
         "limit": _core.bigint(page + 1),
     }
     if _core.flag(archived, "archived"):
-        rows = _run(conn, "list_archived_conversations", params)
+        items = _records(conn, "list_archived_conversations", params, Conversation)
     else:
-        rows = _run(conn, "list_conversations", params)
-    if not rows:
+        items = _records(conn, "list_conversations", params, Conversation)
+    if not items and not _run(conn, "get_user", params):
         raise NotFound(_NO_USER)
-    items = _core.build(Conversation, _core.present(rows))
     if len(items) <= page:
         return ConversationPage(items=tuple(items), next_cursor=None)
     last = items[page - 1]
@@ -418,10 +418,10 @@ def list_tasks(conn: Connection[Any], *, user_id: str, status: TaskStatus = "all
         "user_id": _core.user_id(user_id),
         "completed": _core.task_status(status),
     }
-    rows = _run(conn, "list_tasks", params)
-    if not rows:
+    tasks = _records(conn, "list_tasks", params, Task)
+    if not tasks and not _run(conn, "get_user", params):
         raise NotFound(_NO_USER)
-    return _core.build(Task, _core.present(rows))
+    return tasks
 
 
 def get_task(conn: Connection[Any], *, user_id: str, task_id: int) -> Task:

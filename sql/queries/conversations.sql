@@ -24,47 +24,34 @@ WHERE user_id = %(user_id)s AND id = %(conversation_id)s;
 -- first page. The caller asks for one row more than the page to learn whether another
 -- page follows. The literal `archived_at IS NULL` is the predicate of the partial index
 -- conversations_user_id_updated_at_active_idx (migration 0015), so every plan, generic
--- ones included, can use it.
--- No row: no such user. One row of NULLs: the user has nothing past the position.
-SELECT c.id, c.user_id, c.title, c.message_count, c.last_message_at, c.created_at, c.updated_at,
-       c.archived_at
-FROM users AS u
-LEFT JOIN LATERAL (
-    SELECT id, user_id, title, message_count, last_message_at, created_at, updated_at, archived_at
-    FROM conversations
-    WHERE user_id = %(user_id)s
-      AND archived_at IS NULL
-      AND (updated_at, id) < (
-          coalesce(%(before_updated_at)s::timestamptz, 'infinity'),
-          coalesce(%(before_id)s::bigint, 9223372036854775807)
-      )
-    ORDER BY updated_at DESC, id DESC
-    LIMIT %(limit)s::bigint
-) AS c ON true
-WHERE u.id = %(user_id)s
-ORDER BY c.updated_at DESC, c.id DESC;
+-- ones included, can use it. The index scan alone, as get_messages (no join to users):
+-- no row is either nothing past the position or no such user, and the caller asks
+-- get_user which.
+SELECT id, user_id, title, message_count, last_message_at, created_at, updated_at, archived_at
+FROM conversations
+WHERE user_id = %(user_id)s
+  AND archived_at IS NULL
+  AND (updated_at, id) < (
+      coalesce(%(before_updated_at)s::timestamptz, 'infinity'),
+      coalesce(%(before_id)s::bigint, 9223372036854775807)
+  )
+ORDER BY updated_at DESC, id DESC
+LIMIT %(limit)s::bigint;
 
 -- list_archived_conversations --
 -- The same page of the user's archived conversations, on the partial index
 -- conversations_user_id_updated_at_archived_idx (migration 0015): same order, same cursor.
--- No row: no such user. One row of NULLs: the user has nothing past the position.
-SELECT c.id, c.user_id, c.title, c.message_count, c.last_message_at, c.created_at, c.updated_at,
-       c.archived_at
-FROM users AS u
-LEFT JOIN LATERAL (
-    SELECT id, user_id, title, message_count, last_message_at, created_at, updated_at, archived_at
-    FROM conversations
-    WHERE user_id = %(user_id)s
-      AND archived_at IS NOT NULL
-      AND (updated_at, id) < (
-          coalesce(%(before_updated_at)s::timestamptz, 'infinity'),
-          coalesce(%(before_id)s::bigint, 9223372036854775807)
-      )
-    ORDER BY updated_at DESC, id DESC
-    LIMIT %(limit)s::bigint
-) AS c ON true
-WHERE u.id = %(user_id)s
-ORDER BY c.updated_at DESC, c.id DESC;
+-- No row: as list_conversations.
+SELECT id, user_id, title, message_count, last_message_at, created_at, updated_at, archived_at
+FROM conversations
+WHERE user_id = %(user_id)s
+  AND archived_at IS NOT NULL
+  AND (updated_at, id) < (
+      coalesce(%(before_updated_at)s::timestamptz, 'infinity'),
+      coalesce(%(before_id)s::bigint, 9223372036854775807)
+  )
+ORDER BY updated_at DESC, id DESC
+LIMIT %(limit)s::bigint;
 
 -- rename_conversation --
 -- Set a conversation's title (already trimmed); its BEFORE UPDATE trigger moves updated_at.

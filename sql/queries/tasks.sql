@@ -11,15 +11,13 @@ WHERE u.id = %(user_id)s
 RETURNING id, user_id, title, description, completed, created_at, updated_at;
 
 -- list_tasks --
--- A user's tasks in id order whose completed flag is in the given set
--- (tasks_pkey; the status is a filter on the user's few rows). No row: no such user.
--- One row of NULLs: no task.
-SELECT t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-FROM users AS u
-LEFT JOIN tasks AS t
-    ON t.user_id = %(user_id)s AND t.completed = ANY (%(completed)s::boolean[])
-WHERE u.id = %(user_id)s
-ORDER BY t.id;
+-- A user's tasks in id order whose completed flag is in the given set (tasks_pkey; the
+-- status is a filter on the user's few rows). No row: no task, or no such user; the
+-- caller asks get_user which.
+SELECT id, user_id, title, description, completed, created_at, updated_at
+FROM tasks
+WHERE user_id = %(user_id)s AND completed = ANY (%(completed)s::boolean[])
+ORDER BY id;
 
 -- get_task --
 -- One task of a user.
