@@ -32,13 +32,16 @@ WHOLE = (
     "SELECT id, seq, role, content, created_at FROM messages"
     " WHERE user_id = %s AND conversation_id = %s ORDER BY seq"
 )
+# The sidebar lists the conversations that are not archived (migration 0015), on the
+# partial index whose predicate is this literal.
 LIST_FIRST = (
     "SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
-    " ORDER BY updated_at DESC, id DESC LIMIT %s"
+    " AND archived_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT %s"
 )
 LIST_AFTER = (
     "SELECT id, title, created_at, updated_at FROM conversations WHERE user_id = %s"
-    " AND (updated_at, id) < (%s, %s) ORDER BY updated_at DESC, id DESC LIMIT %s"
+    " AND archived_at IS NULL AND (updated_at, id) < (%s, %s)"
+    " ORDER BY updated_at DESC, id DESC LIMIT %s"
 )
 DELETE = "DELETE FROM conversations WHERE user_id = %s AND id = %s"
 
