@@ -66,6 +66,14 @@ class ChatstoreSession:
     transaction of its own, which it commits.
 
     Another user's conversation, or a missing one, is NotFound from every method.
+
+    ``request_id`` (optional) is the endpoint's key for the turn this session object
+    serves, as ``append_message`` takes one (1-235 characters, no blank character). The
+    session keys its n-th ``add_items`` call ``"{request_id}:{n}"`` (n from 0): a turn
+    retried with the same key and a new session object stores each call's items once. A
+    retried call whose items differ from the first attempt's (the model answered
+    differently) is InvalidInput and stores nothing: the endpoint's cue to answer from
+    what is stored rather than run the model again.
     """
 
     session_id: str
@@ -78,6 +86,7 @@ class ChatstoreSession:
         user_id: str,
         conversation_id: int,
         session_settings: SessionSettings | Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> None:
         if not isinstance(pool, AsyncConnectionPool):
             raise InvalidInput(
@@ -86,6 +95,8 @@ class ChatstoreSession:
         # Checked now, not at the first call inside a run.
         _core.user_id(user_id)
         _core.record_id(conversation_id, "conversation_id")
+        self._request_id = _turn_key(request_id)
+        self._adds = 0  # add_items calls so far: the n of the next call's key
         self._pool = pool
         self._user_id = user_id
         self._conversation_id = int(conversation_id)
@@ -100,10 +111,14 @@ class ChatstoreSession:
         user_id: str,
         title: str | None = None,
         session_settings: SessionSettings | Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> ChatstoreSession:
         """A session on a new conversation of ``user_id`` (NotFound if there is no such
-        user). Without a title, the first user message gives it."""
+        user). Without a title, the first user message gives it. A ``request_id`` keys
+        the items, not the conversation: a retried turn continues the conversation the
+        first attempt created, by id."""
         settings = _settings(session_settings)  # refused before a conversation exists
+        _turn_key(request_id)
         conversation = await _call(
             pool, lambda conn: aio.create_conversation(conn, user_id=user_id, title=title)
         )
@@ -112,6 +127,7 @@ class ChatstoreSession:
             user_id=user_id,
             conversation_id=conversation.id,
             session_settings=settings,
+            request_id=request_id,
         )
 
     @property
@@ -147,21 +163,28 @@ class ChatstoreSession:
 
         Up to 1,000 items (64 MiB of JSON) are one statement. More are added 1,000 at a
         time in one transaction, still all or none. Each item is at most 4 MiB as JSON,
-        else InvalidInput and nothing is stored.
+        else InvalidInput and nothing is stored. With the session's ``request_id``, a
+        call that repeats the first attempt's n-th call stores nothing again.
         """
         if not items:
             return
         batches = [items[i : i + _core.MAX_BATCH] for i in range(0, len(items), _core.MAX_BATCH)]
         transcripts = [_transcript(batch) for batch in batches]
+        call, self._adds = self._adds, self._adds + 1
+        keys: list[str | None] = [None] * len(batches)
+        if self._request_id is not None:
+            key = f"{self._request_id}:{call}"
+            keys = [key] if len(batches) == 1 else [f"{key}:{b}" for b in range(len(batches))]
 
         async def add(conn: AsyncConnection[Any]) -> None:
-            for batch, transcript in zip(batches, transcripts, strict=True):
+            for batch, transcript, key in zip(batches, transcripts, keys, strict=True):
                 await aio.add_agent_items(
                     conn,
                     user_id=self._user_id,
                     conversation_id=self._conversation_id,
                     items=batch,
                     transcript=transcript,
+                    request_id=key,
                 )
 
         await _settled(_call(self._pool, add, transaction=len(batches) > 1))
@@ -192,6 +215,19 @@ class ChatstoreSession:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+# The session appends ":{call}" (and ":{batch}" past 1,000 items) to a turn's key.
+_MAX_TURN_KEY = _core.MAX_REQUEST_ID - 20
+
+
+def _turn_key(value: object) -> str | None:
+    key = _core.request_id(value)
+    if key is not None and len(key) > _MAX_TURN_KEY:
+        raise InvalidInput(
+            f"request_id of a session must be 1-{_MAX_TURN_KEY} characters without blank"
+            " characters (the session adds each call's number to it)"
+        )
+    return key
 
 
 def _settings(value: SessionSettings | Mapping[str, Any] | None) -> SessionSettings:

@@ -98,9 +98,14 @@ async def save_messages(
     user_id: str,
     conversation_id: int,
     messages: Sequence[ModelMessage],
+    request_id: str | None = None,
 ) -> None:
     """Append a run's ``result.new_messages()`` (at most 1,000) to the conversation, in
     one statement: all or none. An empty sequence writes nothing and sends no SQL.
+
+    ``request_id`` is the endpoint's key for the turn, as for ``append_messages``: a
+    retried save of the same messages stores nothing again; different messages under
+    the key (the retried run answered differently) are InvalidInput, nothing stored.
 
     The transcript (``get_messages``) gets one ``user`` entry per request with a user
     prompt (its ``str`` pieces, several joined by a blank line) and one ``assistant``
@@ -121,6 +126,7 @@ async def save_messages(
     if not messages:
         _core.user_id(user_id)
         _core.record_id(conversation_id, "conversation_id")
+        _core.request_id(request_id)
         return
     try:
         items = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
@@ -137,6 +143,7 @@ async def save_messages(
         conversation_id=conversation_id,
         items=items,
         transcript=transcript,
+        request_id=request_id,
     )
 
 

@@ -132,6 +132,52 @@ async def test_bad_ids_are_invalid_input_at_construction(pool: Pool, kwargs: Any
         ChatstoreSession(pool, **kwargs)
 
 
+async def test_a_retried_turn_stores_each_add_once_under_its_request_id(
+    pool: Pool, users: None, conn: psycopg.Connection
+) -> None:
+    """The endpoint's key for a turn keys each add_items call: a retry (a new session
+    object, as a new request makes) stores nothing twice, and a call that differs from
+    the first attempt's is InvalidInput, nothing stored."""
+    first = await ChatstoreSession.start(pool, user_id="alice", request_id="turn-1")
+    cid = first.conversation_id
+    await first.add_items([user("add milk")])
+    await first.add_items([answer("Added milk.")])
+    stored = await first.get_items()
+
+    retry = ChatstoreSession(pool, user_id="alice", conversation_id=cid, request_id="turn-1")
+    await retry.add_items([user("add milk")])
+    await retry.add_items([answer("Added milk.")])
+    assert await retry.get_items() == stored == [user("add milk"), answer("Added milk.")]
+    assert transcript(conn, retry) == [("user", "add milk"), ("assistant", "Added milk.")]
+
+    rerun = ChatstoreSession(pool, user_id="alice", conversation_id=cid, request_id="turn-1")
+    await rerun.add_items([user("add milk")])
+    with pytest.raises(InvalidInput, match="request_id"):
+        await rerun.add_items([answer("Milk added.")])  # the model answered differently
+    assert await rerun.get_items() == stored
+
+    # Another turn's key, or none, stores as usual; more than 1,000 items are keyed per
+    # batch and retried whole.
+    nxt = ChatstoreSession(pool, user_id="alice", conversation_id=cid, request_id="turn-2")
+    await nxt.add_items([user("thanks")])
+    many = [user(f"item {i}") for i in range(1_001)]
+    await nxt.add_items(many)
+    again = ChatstoreSession(pool, user_id="alice", conversation_id=cid, request_id="turn-2")
+    await again.add_items([user("thanks")])
+    await again.add_items(many)
+    assert await again.get_items() == [*stored, user("thanks"), *many]
+
+
+@pytest.mark.parametrize("key", ["", "a b", "x" * 236, 7])
+async def test_a_bad_request_id_is_invalid_input_at_construction(
+    pool: Pool, users: None, key: Any
+) -> None:
+    with pytest.raises(InvalidInput, match="request_id"):
+        ChatstoreSession(pool, user_id="alice", conversation_id=1, request_id=key)
+    with pytest.raises(InvalidInput, match="request_id"):
+        await ChatstoreSession.start(pool, user_id="alice", request_id=key)
+
+
 async def test_a_pool_of_the_wrong_kind_is_invalid_input(db_dsn: str) -> None:
     sync_pool: ConnectionPool[Any] = ConnectionPool(db_dsn, open=False)
     with pytest.raises(InvalidInput, match="AsyncConnectionPool"):

@@ -255,6 +255,28 @@ async def test_another_users_conversation_is_not_found_and_nothing_is_written(
     assert dump(await load_history(aconn, user_id="ann", conversation_id=convo)) == dump(messages)
 
 
+async def test_a_retried_save_under_its_request_id_stores_nothing_twice(
+    aconn: AsyncConn, convo: int, conn: psycopg.Connection
+) -> None:
+    messages = two_turns()
+    await save_messages(
+        aconn, user_id="ann", conversation_id=convo, messages=messages, request_id="turn-1"
+    )
+    before = counts(conn)
+    await save_messages(
+        aconn, user_id="ann", conversation_id=convo, messages=messages, request_id="turn-1"
+    )
+    assert counts(conn) == before
+    with pytest.raises(InvalidInput, match="request_id"):  # a re-run answered differently
+        await save_messages(
+            aconn, user_id="ann", conversation_id=convo, messages=messages[:2], request_id="turn-1"
+        )
+    with pytest.raises(InvalidInput, match="request_id"):
+        await save_messages(aconn, user_id="ann", conversation_id=convo, messages=[], request_id="")
+    assert counts(conn) == before
+    assert dump(await load_history(aconn, user_id="ann", conversation_id=convo)) == dump(messages)
+
+
 async def test_an_item_that_is_not_a_pydantic_ai_message_is_invalid_input(
     aconn: AsyncConn, convo: int
 ) -> None:
